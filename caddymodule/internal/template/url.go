@@ -1,0 +1,303 @@
+// Package template parses the URL and header templates of a widget's
+// authenticatedApis once, at load, and renders them per call with
+// caller-supplied params escaped for the position they land in.
+//
+// The rendering rules are the security boundary between a widget and the
+// outbound request: a param can fill a path segment or a query value, never
+// add a segment, a query key, or touch the scheme, host or port.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// URL is a parsed URL template such as
+// "https://api.example.com/users/{param.userId}/posts?page={param.page}".
+type URL struct {
+	raw       string
+	origin    string // "scheme://host[:port]" exactly as written
+	scheme    string
+	host      string // host[:port]
+	segments  [][]part
+	query     []queryPair
+	params    []string // params the template uses, sorted, deduplicated
+	usesUser  bool
+	sizeGuess int
+}
+
+type queryPair struct {
+	key   string // literal, as written in the template
+	value []part
+}
+
+// ParseOptions says what a URL template may use.
+type ParseOptions struct {
+	// AllowHTTP permits "http" templates; otherwise only "https" is accepted.
+	AllowHTTP bool
+}
+
+// ParseURL parses a URL template. Placeholders may only appear in path
+// segments and query values; never in the scheme, host, port or a query key.
+func ParseURL(raw string, opt ParseOptions) (*URL, error) {
+	t := &URL{raw: raw, sizeGuess: len(raw) + 64}
+	if err := CheckValue(raw); err != nil || strings.ContainsAny(raw, " \t") {
+		return nil, errors.New("url contains whitespace, control characters or invalid UTF-8")
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, errors.New("url must be absolute (https://host/path)")
+	}
+	switch scheme {
+	case "https":
+	case "http":
+		if !opt.AllowHTTP {
+			return nil, errors.New("url must use https (plain http is allowed only when the operator enables allow_http_upstreams)")
+		}
+	default:
+		return nil, fmt.Errorf("url scheme %q is not allowed (https only)", scheme)
+	}
+	if strings.Contains(rest, "#") {
+		return nil, errors.New("url must not contain a fragment")
+	}
+	authEnd := strings.IndexAny(rest, "/?")
+	if authEnd < 0 {
+		authEnd = len(rest)
+	}
+	host := rest[:authEnd]
+	if strings.ContainsAny(host, "{}") {
+		return nil, errors.New("url host and port cannot contain template variables")
+	}
+	if host == "" || strings.Contains(host, "@") {
+		return nil, errors.New("url must name a host and carry no user info")
+	}
+	t.scheme, t.host, t.origin = scheme, host, scheme+"://"+host
+	rest = rest[authEnd:]
+
+	path, rawQuery, hasQuery := strings.Cut(rest, "?")
+	if path != "" {
+		for _, seg := range strings.Split(path[1:], "/") {
+			parts, err := parseParts(seg, paramVar, userVar)
+			if err != nil {
+				return nil, fmt.Errorf("url path: %w", err)
+			}
+			if len(parts) == 1 && parts[0].kind == literal && (parts[0].text == "." || parts[0].text == "..") {
+				return nil, errors.New("url path must not contain dot segments")
+			}
+			t.segments = append(t.segments, parts)
+		}
+	}
+	if hasQuery && rawQuery != "" {
+		for _, pair := range strings.Split(rawQuery, "&") {
+			key, value, _ := strings.Cut(pair, "=")
+			if key == "" || strings.ContainsAny(key, "{}") {
+				return nil, fmt.Errorf("url query key in %q must be a non-empty literal", pair)
+			}
+			parts, err := parseParts(value, paramVar, userVar)
+			if err != nil {
+				return nil, fmt.Errorf("url query %q: %w", key, err)
+			}
+			t.query = append(t.query, queryPair{key: key, value: parts})
+		}
+	}
+	for _, p := range t.allParts() {
+		switch p.kind {
+		case paramVar:
+			if !slices.Contains(t.params, p.text) {
+				t.params = append(t.params, p.text)
+			}
+		case userVar:
+			t.usesUser = true
+		}
+	}
+	slices.Sort(t.params)
+	// The template with every placeholder filled must itself be a valid URL.
+	if _, err := url.Parse(t.origin + "/x"); err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	return t, nil
+}
+
+func (t *URL) allParts() []part {
+	var all []part
+	for _, s := range t.segments {
+		all = append(all, s...)
+	}
+	for _, q := range t.query {
+		all = append(all, q.value...)
+	}
+	return all
+}
+
+// String returns the template as written.
+func (t *URL) String() string { return t.raw }
+
+// Origin returns "scheme://host[:port]" of the template.
+func (t *URL) Origin() string { return t.origin }
+
+// Params returns the names of the params the template uses, sorted.
+func (t *URL) Params() []string { return slices.Clone(t.params) }
+
+// UsesUser reports whether the template contains {user.id}.
+func (t *URL) UsesUser() bool { return t.usesUser }
+
+// Render fills the template. Params the template does not use are appended
+// as query parameters sorted by name, after the template's own pairs. An
+// empty user means the caller sent no user id. Errors are *ParamError.
+func (t *URL) Render(params map[string]string, user string) (string, error) {
+	for name, v := range params {
+		if err := CheckValue(v); err != nil {
+			return "", invalid(name, err)
+		}
+	}
+	var b strings.Builder
+	b.Grow(t.sizeGuess)
+	b.WriteString(t.origin)
+	for _, seg := range t.segments {
+		b.WriteByte('/')
+		start := b.Len()
+		for _, p := range seg {
+			if p.kind == literal {
+				b.WriteString(p.text)
+				continue
+			}
+			name, v, err := lookup(p, params, user)
+			if err != nil {
+				return "", err
+			}
+			if err := checkSegmentValue(v); err != nil {
+				return "", invalid(name, err)
+			}
+			appendEscaped(&b, v, segmentSafe)
+		}
+		// Two params may together spell a dot segment ("{param.a}{param.b}"
+		// with "." and "."); check what the server will see.
+		if len(seg) > 1 {
+			if rendered := b.String()[start:]; isDotSegment(rendered) || rendered == "" {
+				return "", &ParamError{Code: CodeInvalidParam, Param: firstParam(seg), Reason: "makes an empty or dot path segment"}
+			}
+		}
+	}
+	sep := byte('?')
+	for _, q := range t.query {
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(q.key)
+		b.WriteByte('=')
+		for _, p := range q.value {
+			if p.kind == literal {
+				b.WriteString(p.text)
+				continue
+			}
+			_, v, err := lookup(p, params, user)
+			if err != nil {
+				return "", err
+			}
+			appendEscaped(&b, v, querySafe)
+		}
+	}
+	if extra := t.extraParams(params); len(extra) > 0 {
+		for _, name := range extra {
+			if t.fixedKey(name) {
+				return "", &ParamError{Code: CodeInvalidParam, Param: name, Reason: "would override a query parameter fixed by the schema"}
+			}
+			b.WriteByte(sep)
+			sep = '&'
+			appendEscaped(&b, name, querySafe)
+			b.WriteByte('=')
+			appendEscaped(&b, params[name], querySafe)
+		}
+	}
+	out := b.String()
+	if err := t.verify(out, len(params)); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+func firstParam(seg []part) string {
+	for _, p := range seg {
+		if p.kind == paramVar {
+			return p.text
+		}
+	}
+	return UserIDParam
+}
+
+func lookup(p part, params map[string]string, user string) (name, value string, err error) {
+	if p.kind == userVar {
+		if user == "" {
+			return UserIDParam, "", &ParamError{Code: CodeMissingParam, Param: UserIDParam}
+		}
+		if err := CheckValue(user); err != nil {
+			return UserIDParam, "", invalid(UserIDParam, err)
+		}
+		return UserIDParam, user, nil
+	}
+	v, ok := params[p.text]
+	if !ok {
+		return p.text, "", &ParamError{Code: CodeMissingParam, Param: p.text}
+	}
+	return p.text, v, nil
+}
+
+// extraParams returns, sorted, the params the template does not use.
+func (t *URL) extraParams(params map[string]string) []string {
+	if len(params) == 0 {
+		return nil
+	}
+	var extra []string
+	for name := range params {
+		if _, used := slices.BinarySearch(t.params, name); !used {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(extra)
+	return extra
+}
+
+func (t *URL) fixedKey(name string) bool {
+	for _, q := range t.query {
+		if q.key == name {
+			return true
+		}
+		// A template may spell its keys escaped ("%24top"); compare decoded.
+		if k, err := url.QueryUnescape(q.key); err == nil && k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// verify re-parses the rendered URL and checks the invariants the escaping
+// is meant to guarantee. It is a second, independent line of defence: if a
+// bug in rendering ever lets a value change the request's shape, the call
+// fails with a 400 instead of reaching the provider.
+func (t *URL) verify(rendered string, nParams int) error {
+	u, err := url.Parse(rendered)
+	broken := func(what string) error {
+		return &ParamError{Code: CodeInvalidParam, Param: "", Reason: "would change the request's " + what}
+	}
+	if err != nil {
+		return broken("URL syntax")
+	}
+	if u.Scheme != t.scheme || u.Host != t.host || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return broken("origin")
+	}
+	if strings.Count(u.EscapedPath(), "/") != len(t.segments) {
+		return broken("path segment count")
+	}
+	keys := strings.Count(u.RawQuery, "&")
+	if u.RawQuery != "" {
+		keys++
+	}
+	// Every param the template uses is present (or Render failed earlier),
+	// so each remaining param is exactly one extra query pair.
+	if want := len(t.query) + nParams - len(t.params); keys != want {
+		return broken("query keys")
+	}
+	return nil
+}

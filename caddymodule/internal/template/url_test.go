@@ -1,0 +1,204 @@
+package template
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func mustParse(t *testing.T, raw string) *URL {
+	t.Helper()
+	u, err := ParseURL(raw, ParseOptions{AllowHTTP: true})
+	if err != nil {
+		t.Fatalf("ParseURL(%q): %v", raw, err)
+	}
+	return u
+}
+
+func TestRender(t *testing.T) {
+	const users = "https://api.example.com/users/{param.userId}/posts?page={param.page}"
+	tests := []struct {
+		name     string
+		template string
+		params   map[string]string
+		user     string
+		want     string
+	}{
+		{"seed example", users, map[string]string{"userId": "42", "page": "2"}, "",
+			"https://api.example.com/users/42/posts?page=2"},
+		{"no params", "https://www.googleapis.com/calendar/v3/calendars/primary/events", nil, "",
+			"https://www.googleapis.com/calendar/v3/calendars/primary/events"},
+		{"extra params appended sorted by name", "https://www.googleapis.com/calendar/v3/calendars/primary/events",
+			map[string]string{"singleEvents": "true", "orderBy": "startTime", "maxResults": "10"}, "",
+			"https://www.googleapis.com/calendar/v3/calendars/primary/events?maxResults=10&orderBy=startTime&singleEvents=true"},
+		{"template pairs first, then extras", "https://h.example/p?b={param.b}&fixed=1",
+			map[string]string{"b": "x", "a": "y", "c": "z"}, "",
+			"https://h.example/p?b=x&fixed=1&a=y&c=z"},
+		{"path value escaped as one segment", users, map[string]string{"userId": "a b?c#d&e=f+g;h%i", "page": "1"}, "",
+			"https://api.example.com/users/a%20b%3Fc%23d%26e%3Df%2Bg%3Bh%25i/posts?page=1"},
+		{"query value cannot add keys", users, map[string]string{"userId": "1", "page": "2&admin=true#x"}, "",
+			"https://api.example.com/users/1/posts?page=2%26admin%3Dtrue%23x"},
+		{"space and plus percent-encoded in query", users, map[string]string{"userId": "1", "page": "a b+c"}, "",
+			"https://api.example.com/users/1/posts?page=a%20b%2Bc"},
+		{"extra param name escaped", "https://h.example/p", map[string]string{"a&b=c": "v"}, "",
+			"https://h.example/p?a%26b%3Dc=v"},
+		{"OData and ISO 8601 stay readable", "https://graph.microsoft.com/v1.0/me/calendarview?startDateTime={param.startDate}",
+			map[string]string{"startDate": "2026-11-23T10:00:00.000Z", "$top": "5"}, "",
+			"https://graph.microsoft.com/v1.0/me/calendarview?startDateTime=2026-11-23T10:00:00.000Z&$top=5"},
+		{"template variables in values are data", users, map[string]string{"userId": "{env.HOME}", "page": "{authorization.k.token}"}, "",
+			"https://api.example.com/users/%7Benv.HOME%7D/posts?page=%7Bauthorization.k.token%7D"},
+		{"encoded dots are escaped, not decoded", users, map[string]string{"userId": "%zz", "page": "1"}, "",
+			"https://api.example.com/users/%25zz/posts?page=1"},
+		{"three dots is an ordinary segment", users, map[string]string{"userId": "...", "page": "1"}, "",
+			"https://api.example.com/users/.../posts?page=1"},
+		{"unicode escaped as UTF-8", users, map[string]string{"userId": "zoë", "page": "日本"}, "",
+			"https://api.example.com/users/zo%C3%AB/posts?page=%E6%97%A5%E6%9C%AC"},
+		{"user id in path", "https://h.example/users/{user.id}/events", nil, "u-7",
+			"https://h.example/users/u-7/events"},
+		{"mixed segment", "https://h.example/files/{param.id}.json", map[string]string{"id": "a"}, "",
+			"https://h.example/files/a.json"},
+		{"port kept", "http://127.0.0.1:8931/v1/data", map[string]string{"q": "1"}, "",
+			"http://127.0.0.1:8931/v1/data?q=1"},
+		{"empty query value allowed", users, map[string]string{"userId": "1", "page": ""}, "",
+			"https://api.example.com/users/1/posts?page="},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := mustParse(t, tc.template).Render(tc.params, tc.user)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("Render\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	const users = "https://api.example.com/users/{param.userId}/posts?page={param.page}"
+	tests := []struct {
+		name      string
+		template  string
+		params    map[string]string
+		user      string
+		wantCode  string
+		wantParam string
+	}{
+		{"missing path param", users, map[string]string{"page": "1"}, "", CodeMissingParam, "userId"},
+		{"missing query param", users, map[string]string{"userId": "1"}, "", CodeMissingParam, "page"},
+		{"missing user", "https://h.example/u/{user.id}", nil, "", CodeMissingParam, "user.id"},
+		{"empty segment", users, map[string]string{"userId": "", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"dot", users, map[string]string{"userId": ".", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"dot dot", users, map[string]string{"userId": "..", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"slash", users, map[string]string{"userId": "a/b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"backslash", users, map[string]string{"userId": `a\b`, "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"fullwidth slash", users, map[string]string{"userId": "a／b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"fullwidth backslash", users, map[string]string{"userId": "a＼b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"encoded slash", users, map[string]string{"userId": "a%2Fb", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"encoded dots", users, map[string]string{"userId": "%2e%2e", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"double-encoded dots", users, map[string]string{"userId": "%252e%252e", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"double-encoded slash", users, map[string]string{"userId": "%252F", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"fullwidth dots", users, map[string]string{"userId": "．．", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"two params spell dot dot", "https://h.example/{param.a}{param.b}/x", map[string]string{"a": ".", "b": "."}, "", CodeInvalidParam, "a"},
+		{"CR LF in query", users, map[string]string{"userId": "1", "page": "1\r\nX-Evil: 1"}, "", CodeInvalidParam, "page"},
+		{"NUL", users, map[string]string{"userId": "1\x00", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"DEL", users, map[string]string{"userId": "1", "page": "\x7f"}, "", CodeInvalidParam, "page"},
+		{"C1 control", users, map[string]string{"userId": "1", "page": "\u0085"}, "", CodeInvalidParam, "page"},
+		{"invalid UTF-8", users, map[string]string{"userId": "1", "page": "\xff"}, "", CodeInvalidParam, "page"},
+		{"control char in extra param", users, map[string]string{"userId": "1", "page": "1", "x": "\n"}, "", CodeInvalidParam, "x"},
+		{"extra overrides fixed key", "https://h.example/p?alt=json", map[string]string{"alt": "media"}, "", CodeInvalidParam, "alt"},
+		{"extra overrides escaped fixed key", "https://h.example/p?%24top=5", map[string]string{"$top": "500"}, "", CodeInvalidParam, "$top"},
+		{"user id with CRLF", "https://h.example/u/{user.id}", nil, "a\r\nb", CodeInvalidParam, "user.id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := mustParse(t, tc.template).Render(tc.params, tc.user)
+			var pe *ParamError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Render = %q, %v; want a *ParamError", got, err)
+			}
+			if pe.Code != tc.wantCode || pe.Param != tc.wantParam {
+				t.Errorf("got %s on %q, want %s on %q (%v)", pe.Code, pe.Param, tc.wantCode, tc.wantParam, err)
+			}
+			for _, v := range tc.params {
+				if v != "" && len(v) > 2 && strings.Contains(err.Error(), v) {
+					t.Errorf("error %q echoes the hostile value", err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseURLRejects(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"unknown variable", "https://h.example/{env.HOME}", "unknown template variable"},
+		{"typo in param", "https://h.example/{params.id}", "unknown template variable"},
+		{"empty param name", "https://h.example/{param.}", "param name"},
+		{"unclosed brace", "https://h.example/{param.id", "unclosed"},
+		{"stray close brace", "https://h.example/a}", "unmatched"},
+		{"param in host", "https://{param.tenant}.example.com/x", "host"},
+		{"param in port", "https://h.example:{param.port}/x", "host"},
+		{"param in query key", "https://h.example/x?{param.k}=1", "literal"},
+		{"token in url", "https://h.example/x?access_token={authorization.k.token}", "not allowed"},
+		{"relative", "/calendar/v3", "absolute"},
+		{"plain http refused by default", "http://h.example/x", "https"},
+		{"other scheme", "file://h.example/etc/passwd", "scheme"},
+		{"fragment", "https://h.example/x#frag", "fragment"},
+		{"user info", "https://user:pass@h.example/x", "user info"},
+		{"dot segment", "https://h.example/a/../b", "dot segments"},
+		{"whitespace", "https://h.example/a b", "whitespace"},
+		{"CRLF", "https://h.example/a\r\n", "control"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseURL(tc.raw, ParseOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParseURL(%q) = %v, want an error mentioning %q", tc.raw, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHeaderValue(t *testing.T) {
+	tests := []struct {
+		raw, token, user, want string
+	}{
+		{"Bearer {authorization.googleCalAuth.token}", "tok", "", "Bearer tok"},
+		{"application/json", "tok", "", "application/json"},
+		{"{user.id}", "tok", "u1", "u1"},
+		{"Token {authorization.k.token} for {user.id}", "tok", "u1", "Token tok for u1"},
+	}
+	for _, tc := range tests {
+		v, err := ParseValue(tc.raw)
+		if err != nil {
+			t.Fatalf("ParseValue(%q): %v", tc.raw, err)
+		}
+		got, err := v.Render(tc.token, tc.user)
+		if err != nil || got != tc.want {
+			t.Errorf("Render(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"{param.x}", "{authorization.k}", "{authorization..token}", "a\r\nb", "{nope}"} {
+		if _, err := ParseValue(bad); err == nil {
+			t.Errorf("ParseValue(%q) accepted a value it must reject", bad)
+		}
+	}
+	v, _ := ParseValue("{user.id}")
+	if _, err := v.Render("tok", ""); err == nil {
+		t.Error("{user.id} rendered without a user id")
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	u, _ := ParseURL("https://www.googleapis.com/calendar/v3/calendars/{param.cal}/events?orderBy=startTime", ParseOptions{})
+	params := map[string]string{"cal": "primary", "maxResults": "10", "singleEvents": "true"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := u.Render(params, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
