@@ -1,0 +1,270 @@
+// Package schema reads widget packages (a folder or a .zip holding
+// widget.html, schema.json and optional passport/*.json) and compiles their
+// authenticatedApis into ready-to-render calls. Everything that can be
+// checked without a caller is checked here, at load, so a bad package fails
+// the configuration instead of a widget call.
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+)
+
+// File is schema.json as the widget developer guide defines it. Only the
+// parts widgetgate acts on are declared; other keys of the widget's schema
+// (its configurator fields) are ignored.
+type File struct {
+	Passport          *PassportRef     `json:"passport,omitempty"`
+	Authentications   []Authentication `json:"authentications"`
+	AuthenticatedAPIs []APISpec        `json:"authenticatedApis"`
+}
+
+// PassportRef points at a custom passport JSON bundled in the package.
+type PassportRef struct {
+	FilePath string `json:"filePath"`
+}
+
+// Authentication declares one authentication the widget needs.
+type Authentication struct {
+	Label              string             `json:"label,omitempty"`
+	AuthenticationType string             `json:"authenticationType"`
+	AuthKey            string             `json:"authKey"`
+	Metadata           AuthenticationMeta `json:"metadata"`
+}
+
+// AuthenticationMeta filters which passports can serve an authentication.
+type AuthenticationMeta struct {
+	PassportProvider string `json:"passportProvider,omitempty"`
+	PassportType     string `json:"passportType,omitempty"`
+}
+
+// APISpec is one authenticatedApis entry as written in schema.json.
+type APISpec struct {
+	Label             string            `json:"label"`
+	Name              string            `json:"name"`
+	URL               string            `json:"url"`
+	Method            string            `json:"method"`
+	AuthenticationKey string            `json:"authenticationKey"`
+	Headers           map[string]string `json:"headers,omitempty"`
+	Body              json.RawMessage   `json:"body,omitempty"`
+}
+
+// Options are the operator's choices that affect what a schema may contain.
+type Options struct {
+	// AllowHTTP permits plain-http API URLs (tests, internal services).
+	AllowHTTP bool
+}
+
+// Widget is a loaded, validated widget package.
+type Widget struct {
+	ID     string
+	Source string // folder or zip path, for messages
+	Auths  map[string]*Auth
+	APIs   map[string]*API
+	// Bundled is the custom passport the package ships, if any.
+	Bundled *BundledPassport
+}
+
+// Auth is a compiled authentications entry.
+type Auth struct {
+	Key   string
+	Label string
+	// Provider is metadata.passportProvider: the provider a bound passport
+	// must have ("google", "custom:my-api-connector"). Empty accepts any.
+	Provider string
+}
+
+// API is a compiled authenticatedApis entry, ready to render per call.
+type API struct {
+	WidgetID string
+	Name     string
+	Label    string
+	Method   string
+	URL      *template.URL
+	Auth     *Auth
+	Headers  []Header
+	// Body is the static request body, already encoded; nil when none.
+	Body []byte
+	// BodyContentType is set when Body is JSON and the schema's headers do
+	// not name a Content-Type.
+	BodyContentType string
+	// UsesUser reports whether the URL or a header needs {user.id}.
+	UsesUser bool
+}
+
+// Header is one static header of an API, with its value template.
+type Header struct {
+	Name  string // canonical form
+	Value *template.Value
+}
+
+// reservedHeaders are headers a schema may not set: they describe the
+// connection or the message framing (the transport owns them), or carry
+// ambient credentials widgetgate must never forward.
+var reservedHeaders = map[string]bool{
+	"Host": true, "Connection": true, "Transfer-Encoding": true, "Content-Length": true,
+	"Te": true, "Trailer": true, "Upgrade": true, "Keep-Alive": true, "Cookie": true,
+	"Forwarded": true, "Via": true,
+}
+
+var allowedMethods = map[string]bool{
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true,
+}
+
+// compile validates f and builds the widget's APIs. Errors name the field.
+func compile(w *Widget, f *File, opt Options) error {
+	w.Auths = make(map[string]*Auth, len(f.Authentications))
+	for i, a := range f.Authentications {
+		field := fmt.Sprintf("authentications[%d]", i)
+		if a.AuthKey == "" {
+			return fmt.Errorf("%s.authKey: required", field)
+		}
+		if !validKey(a.AuthKey) {
+			return fmt.Errorf("%s.authKey %q: use letters, digits, '_' or '-'", field, a.AuthKey)
+		}
+		if a.AuthenticationType != "passport" {
+			return fmt.Errorf("%s.authenticationType: must be \"passport\", got %q", field, a.AuthenticationType)
+		}
+		if _, dup := w.Auths[a.AuthKey]; dup {
+			return fmt.Errorf("%s.authKey: %q is declared twice", field, a.AuthKey)
+		}
+		w.Auths[a.AuthKey] = &Auth{Key: a.AuthKey, Label: a.Label, Provider: a.Metadata.PassportProvider}
+	}
+	w.APIs = make(map[string]*API, len(f.AuthenticatedAPIs))
+	for i, spec := range f.AuthenticatedAPIs {
+		field := fmt.Sprintf("authenticatedApis[%d]", i)
+		if spec.Name != "" {
+			field = fmt.Sprintf("authenticatedApis[%d] (%s)", i, spec.Name)
+		}
+		api, err := compileAPI(w, spec, opt)
+		if err != nil {
+			return fmt.Errorf("%s.%w", field, err)
+		}
+		if _, dup := w.APIs[api.Name]; dup {
+			return fmt.Errorf("%s.name: %q is used by another API of this widget", field, api.Name)
+		}
+		w.APIs[api.Name] = api
+	}
+	return nil
+}
+
+func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
+	if spec.Name == "" {
+		return nil, fmt.Errorf("name: required")
+	}
+	if !validKey(spec.Name) {
+		return nil, fmt.Errorf("name %q: use letters, digits, '_' or '-'", spec.Name)
+	}
+	api := &API{WidgetID: w.ID, Name: spec.Name, Label: spec.Label, Method: strings.ToUpper(spec.Method)}
+	if !allowedMethods[api.Method] {
+		return nil, fmt.Errorf("method: %q is not one of GET, POST, PUT, PATCH, DELETE", spec.Method)
+	}
+	auth, ok := w.Auths[spec.AuthenticationKey]
+	if !ok {
+		return nil, fmt.Errorf("authenticationKey: %q matches no authentications[].authKey", spec.AuthenticationKey)
+	}
+	api.Auth = auth
+	u, err := template.ParseURL(spec.URL, template.ParseOptions{AllowHTTP: opt.AllowHTTP})
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	api.URL = u
+	api.UsesUser = u.UsesUser()
+
+	hasContentType := false
+	for name, raw := range spec.Headers {
+		h, err := compileHeader(name, raw, auth.Key)
+		if err != nil {
+			return nil, fmt.Errorf("headers.%s: %w", name, err)
+		}
+		for _, prev := range api.Headers {
+			if prev.Name == h.Name {
+				return nil, fmt.Errorf("headers.%s: %s is set twice", name, h.Name)
+			}
+		}
+		hasContentType = hasContentType || h.Name == "Content-Type"
+		api.UsesUser = api.UsesUser || h.Value.UsesUser()
+		api.Headers = append(api.Headers, h)
+	}
+	// Map order is random; a fixed order keeps requests reproducible.
+	slices.SortFunc(api.Headers, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
+
+	if len(spec.Body) > 0 && string(spec.Body) != "null" {
+		body, isJSON, err := compileBody(spec.Body)
+		if err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		api.Body = body
+		if isJSON && !hasContentType {
+			api.BodyContentType = "application/json"
+		}
+	}
+	return api, nil
+}
+
+func compileHeader(name, raw, authKey string) (Header, error) {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return Header{}, fmt.Errorf("not a valid header name")
+	}
+	canon := http.CanonicalHeaderKey(name)
+	if reservedHeaders[canon] || strings.HasPrefix(canon, "Proxy-") || strings.HasPrefix(canon, "X-Forwarded-") {
+		return Header{}, fmt.Errorf("%s is managed by widgetgate and cannot be set by a schema", canon)
+	}
+	v, err := template.ParseValue(raw)
+	if err != nil {
+		return Header{}, err
+	}
+	for _, k := range v.AuthKeys() {
+		if k != authKey {
+			return Header{}, fmt.Errorf("{authorization.%s.token}: this API authenticates with %q; a header may only inject that key's token", k, authKey)
+		}
+	}
+	if canon == "Authorization" && len(v.AuthKeys()) == 0 {
+		return Header{}, fmt.Errorf("Authorization must inject the passport token with {authorization.%s.token}", authKey)
+	}
+	return Header{Name: canon, Value: v}, nil
+}
+
+// compileBody turns the schema's static body into the bytes sent upstream:
+// a JSON object or array is compacted, a string is sent as written.
+func compileBody(raw json.RawMessage) (body []byte, isJSON bool, err error) {
+	switch raw[0] {
+	case '{', '[':
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return nil, false, err
+		}
+		return b.Bytes(), true, nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, false, err
+		}
+		return []byte(s), false, nil
+	}
+	return nil, false, fmt.Errorf("must be a JSON object, array or string")
+}
+
+// validKey reports whether s can be an authKey or an API name: both appear
+// in URLs and template variables, so they are kept to a plain alphabet.
+func validKey(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
