@@ -148,9 +148,20 @@ func (t *URL) UsesUser() bool { return t.usesUser }
 // as query parameters sorted by name, after the template's own pairs. An
 // empty user means the caller sent no user id. Errors are *ParamError.
 func (t *URL) Render(params map[string]string, user string) (string, error) {
+	s, _, err := t.render(params, user)
+	return s, err
+}
+
+// RenderURL is Render returning the parsed URL, ready for an http.Request.
+func (t *URL) RenderURL(params map[string]string, user string) (*url.URL, error) {
+	_, u, err := t.render(params, user)
+	return u, err
+}
+
+func (t *URL) render(params map[string]string, user string) (string, *url.URL, error) {
 	for name, v := range params {
 		if err := CheckValue(v); err != nil {
-			return "", invalid(name, err)
+			return "", nil, invalid(name, err)
 		}
 	}
 	var b strings.Builder
@@ -166,10 +177,10 @@ func (t *URL) Render(params map[string]string, user string) (string, error) {
 			}
 			name, v, err := lookup(p, params, user)
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			if err := checkSegmentValue(v); err != nil {
-				return "", invalid(name, err)
+				return "", nil, invalid(name, err)
 			}
 			appendEscaped(&b, v, segmentSafe)
 		}
@@ -177,7 +188,7 @@ func (t *URL) Render(params map[string]string, user string) (string, error) {
 		// with "." and "."); check what the server will see.
 		if len(seg) > 1 {
 			if rendered := b.String()[start:]; isDotSegment(rendered) || rendered == "" {
-				return "", &ParamError{Code: CodeInvalidParam, Param: firstParam(seg), Reason: "makes an empty or dot path segment"}
+				return "", nil, &ParamError{Code: CodeInvalidParam, Param: firstParam(seg), Reason: "makes an empty or dot path segment"}
 			}
 		}
 	}
@@ -194,7 +205,7 @@ func (t *URL) Render(params map[string]string, user string) (string, error) {
 			}
 			_, v, err := lookup(p, params, user)
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			appendEscaped(&b, v, querySafe)
 		}
@@ -202,7 +213,7 @@ func (t *URL) Render(params map[string]string, user string) (string, error) {
 	if extra := t.extraParams(params); len(extra) > 0 {
 		for _, name := range extra {
 			if t.fixedKey(name) {
-				return "", &ParamError{Code: CodeInvalidParam, Param: name, Reason: "would override a query parameter fixed by the schema"}
+				return "", nil, &ParamError{Code: CodeInvalidParam, Param: name, Reason: "would override a query parameter fixed by the schema"}
 			}
 			b.WriteByte(sep)
 			sep = '&'
@@ -212,10 +223,11 @@ func (t *URL) Render(params map[string]string, user string) (string, error) {
 		}
 	}
 	out := b.String()
-	if err := t.verify(out, len(params)); err != nil {
-		return "", err
+	u, err := t.verify(out, len(params))
+	if err != nil {
+		return "", nil, err
 	}
-	return out, nil
+	return out, u, nil
 }
 
 func firstParam(seg []part) string {
@@ -276,11 +288,11 @@ func (t *URL) fixedKey(name string) bool {
 // is meant to guarantee. It is a second, independent line of defence: if a
 // bug in rendering ever lets a value change the request's shape, the call
 // fails with a 400 instead of reaching the provider.
-func (t *URL) verify(rendered string, nParams int) error {
-	u, err := url.Parse(rendered)
-	broken := func(what string) error {
-		return &ParamError{Code: CodeInvalidParam, Param: "", Reason: "would change the request's " + what}
+func (t *URL) verify(rendered string, nParams int) (*url.URL, error) {
+	broken := func(what string) (*url.URL, error) {
+		return nil, &ParamError{Code: CodeInvalidParam, Reason: "would change the request's " + what}
 	}
+	u, err := url.Parse(rendered)
 	if err != nil {
 		return broken("URL syntax")
 	}
@@ -299,5 +311,5 @@ func (t *URL) verify(rendered string, nParams int) error {
 	if want := len(t.query) + nParams - len(t.params); keys != want {
 		return broken("query keys")
 	}
-	return nil
+	return u, nil
 }

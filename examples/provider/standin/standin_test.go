@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -439,8 +440,8 @@ func TestRequestsRecording(t *testing.T) {
 func TestStream(t *testing.T) {
 	_, srv := newServer(t)
 	for _, n := range []int{0, 1, 255, 32 << 10, 100_000, 1 << 20} {
-		t.Run(strings.TrimSpace(strings.Repeat(" ", 0)+itoa(n)), func(t *testing.T) {
-			resp, body := do(t, srv, "GET", "/stream?bytes="+itoa(n), nil, "")
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			resp, body := do(t, srv, "GET", "/stream?bytes="+strconv.Itoa(n), nil, "")
 			if resp.StatusCode != 200 {
 				t.Fatalf("status = %d", resp.StatusCode)
 			}
@@ -458,8 +459,6 @@ func TestStream(t *testing.T) {
 		})
 	}
 }
-
-func itoa(n int) string { return strconvItoa(n) }
 
 func TestUtilityRoutes(t *testing.T) {
 	_, srv := newServer(t)
@@ -559,10 +558,21 @@ func TestConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			tok := "tok-" + itoa(i)
+			tok := "tok-" + strconv.Itoa(i)
 			p.AddToken(tok)
-			p.AddRefreshToken("rt-" + itoa(i))
-			do(t, srv, "GET", "/v1/data", bearer(tok), "")
+			p.AddRefreshToken("rt-" + strconv.Itoa(i))
+			// Not do(): t.Fatal must not be called off the test goroutine.
+			req, _ := http.NewRequest("GET", srv.URL+"/v1/data", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status = %d", resp.StatusCode)
+			}
 			_ = p.Requests()
 			_ = p.TokenCalls()
 		})

@@ -1,0 +1,268 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("widgetgate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("widgetgate", parseHandlerDirective)
+	// The handler answers everything under its route, so it sits where
+	// other terminal handlers do.
+	httpcaddyfile.RegisterDirectiveOrder("widgetgate", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseGlobalOption sets up the widgetgate app:
+//
+//	{
+//		widgetgate {
+//			widgets_dir <path>
+//			allow_http_upstreams
+//			cache_ttl <duration>
+//			token_expiry_skew <duration>
+//			bind [<instance>] <authKey> <passportId>
+//			vault {
+//				address <url>
+//				token <token>
+//				token_file <path>
+//				namespace <namespace>
+//				ca_cert <path>
+//				tls_server_name <name>
+//				mount <mount>
+//				prefix <prefix>
+//				timeout <duration>
+//			}
+//			upstream {
+//				dial_timeout <duration>
+//				response_header_timeout <duration>
+//				timeout <duration>
+//				max_idle_conns_per_host <n>
+//				ca_cert <path>
+//			}
+//		}
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "widgetgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "widgets_dir":
+			err = oneArg(d, &a.WidgetsDir)
+		case "allow_http_upstreams":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowHTTPUpstreams = true
+		case "cache_ttl":
+			err = durationArg(d, &a.CacheTTL)
+		case "token_expiry_skew":
+			err = durationArg(d, &a.TokenExpirySkew)
+		case "bind":
+			args := d.RemainingArgs()
+			instance := "*"
+			switch len(args) {
+			case 2:
+			case 3:
+				instance, args = args[0], args[1:]
+			default:
+				return d.Errf("bind takes [<instance>] <authKey> <passportId>")
+			}
+			if a.StaticBindings == nil {
+				a.StaticBindings = map[string]map[string]string{}
+			}
+			if a.StaticBindings[instance] == nil {
+				a.StaticBindings[instance] = map[string]string{}
+			}
+			a.StaticBindings[instance][args[0]] = args[1]
+		case "vault":
+			err = a.Vault.unmarshal(d)
+		case "upstream":
+			err = a.Upstream.unmarshal(d)
+		default:
+			return d.Errf("unrecognized widgetgate option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *VaultConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "address":
+			err = oneArg(d, &v.Address)
+		case "token":
+			err = oneArg(d, &v.Token)
+		case "token_file":
+			err = oneArg(d, &v.TokenFile)
+		case "namespace":
+			err = oneArg(d, &v.Namespace)
+		case "ca_cert":
+			err = oneArg(d, &v.CACert)
+		case "tls_server_name":
+			err = oneArg(d, &v.TLSServerName)
+		case "mount":
+			err = oneArg(d, &v.Mount)
+		case "prefix":
+			err = oneArg(d, &v.Prefix)
+		case "timeout":
+			err = durationArg(d, &v.Timeout)
+		default:
+			return d.Errf("unrecognized vault option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "dial_timeout":
+			err = durationArg(d, &u.DialTimeout)
+		case "response_header_timeout":
+			err = durationArg(d, &u.ResponseHeaderTimeout)
+		case "timeout":
+			err = durationArg(d, &u.Timeout)
+		case "max_idle_conns_per_host":
+			err = intArg(d, &u.MaxIdleConnsPerHost)
+		case "ca_cert":
+			err = oneArg(d, &u.CACert)
+		default:
+			return d.Errf("unrecognized upstream option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseHandlerDirective sets up the handler:
+//
+//	widgetgate {
+//		instance_header <name>
+//		user_header <name>
+//		max_request_size <size>
+//		max_response_size <size>
+//		max_params <n>
+//		max_param_name <bytes>
+//		max_param_value <size>
+//	}
+func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "instance_header":
+			err = oneArg(d, &h.InstanceHeader)
+		case "user_header":
+			err = oneArg(d, &h.UserHeader)
+		case "max_request_size":
+			err = sizeArg(d, &h.MaxRequestBytes)
+		case "max_response_size":
+			var n int
+			err = sizeArg(d, &n)
+			h.MaxResponseBytes = int64(n)
+		case "max_params":
+			err = intArg(d, &h.MaxParams)
+		case "max_param_name":
+			err = intArg(d, &h.MaxParamNameBytes)
+		case "max_param_value":
+			err = sizeArg(d, &h.MaxParamValueBytes)
+		default:
+			return d.Errf("unrecognized widgetgate handler option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.AllArgs(dst) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s: %v", d.Val(), err)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return d.Errf("%s: want a positive integer, got %q", d.Val(), s)
+	}
+	*dst = n
+	return nil
+}
+
+func sizeArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > 1<<40 {
+		return d.Errf("%s: want a size such as 64KiB or 10MiB, got %q", d.Val(), s)
+	}
+	*dst = int(n)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+)

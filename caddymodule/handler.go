@@ -1,0 +1,294 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves widget calls under its route:
+//
+//	POST     <route>/widgets/{widgetId}/apis/{apiName}       → JSON envelope
+//	GET|POST <route>/widgets/{widgetId}/apis/{apiName}/raw   → the provider's response, streamed
+//
+// It is thin: the widget catalogue, Vault, the token cache and the
+// outbound transport belong to the widgetgate app.
+type Handler struct {
+	// InstanceHeader names the header in which the (trusted) widget host
+	// says which configured widget instance is calling; it selects the
+	// passport bindings. Default "X-Widget-Instance".
+	InstanceHeader string `json:"instance_header,omitempty"`
+	// UserHeader names the header that fills {user.id}. Default "X-Widget-User-Id".
+	UserHeader string `json:"user_header,omitempty"`
+	// MaxRequestBytes bounds the call's body. Default 64 KiB.
+	MaxRequestBytes int `json:"max_request_bytes,omitempty"`
+	// MaxResponseBytes bounds a provider body in envelope mode; a larger
+	// one fails with 502 upstream_response_too_large. Raw mode streams
+	// without a cap. Default 10 MiB.
+	MaxResponseBytes int64 `json:"max_response_bytes,omitempty"`
+	// MaxParams bounds how many params a call may send. Default 64.
+	MaxParams int `json:"max_params,omitempty"`
+	// MaxParamNameBytes bounds a param's name. Default 64.
+	MaxParamNameBytes int `json:"max_param_name_bytes,omitempty"`
+	// MaxParamValueBytes bounds a param's value. Default 8 KiB.
+	MaxParamValueBytes int `json:"max_param_value_bytes,omitempty"`
+
+	app    *App
+	limits limits
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.widgetgate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision gets the widgetgate app and applies defaults.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("widgetgate")
+	if err != nil {
+		return fmt.Errorf("getting widgetgate app: %w", err)
+	}
+	h.app = appIface.(*App)
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if h.InstanceHeader == "" {
+		h.InstanceHeader = "X-Widget-Instance"
+	}
+	if h.UserHeader == "" {
+		h.UserHeader = "X-Widget-User-Id"
+	}
+	def(&h.MaxRequestBytes, 64<<10)
+	def(&h.MaxParams, 64)
+	def(&h.MaxParamNameBytes, 64)
+	def(&h.MaxParamValueBytes, 8<<10)
+	if h.MaxResponseBytes <= 0 {
+		h.MaxResponseBytes = 10 << 20
+	}
+	h.limits = limits{maxBody: h.MaxRequestBytes, maxParams: h.MaxParams, maxName: h.MaxParamNameBytes, maxValue: h.MaxParamValueBytes}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler. Every request under the
+// route is answered here, errors included, as JSON; next is never called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if p := h.serve(w, r); p != nil {
+		if p.Status >= 500 {
+			h.logger.Warn("widget call failed", zap.String("widget", p.Widget), zap.String("api", p.API),
+				zap.String("code", p.Code), zap.String("message", p.Message))
+		}
+		writeProblem(w, p)
+	}
+	return nil
+}
+
+// serve handles one call; a non-nil problem has not been written yet.
+// Checks run in the contract's order: bad call → unknown widget/api → no
+// passport → provider mismatch → Vault → upstream.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
+	widgetID, apiName, raw, ok := parseCallPath(r.URL.EscapedPath())
+	if !ok {
+		return newProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
+	}
+	if allowed := r.Method == http.MethodPost || raw && r.Method == http.MethodGet; !allowed {
+		w.Header().Set("Allow", map[bool]string{true: "GET, POST", false: "POST"}[raw])
+		return newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
+	}
+	params, p := readParams(r, h.limits)
+	if p != nil {
+		return p
+	}
+	instance, user, p := h.callerContext(r)
+	if p != nil {
+		return p
+	}
+
+	api, err := h.app.catalog.Lookup(widgetID, apiName)
+	switch {
+	case errors.Is(err, schema.ErrUnknownWidget):
+		p := newProblem(http.StatusNotFound, "unknown_widget", fmt.Sprintf("no widget %q is loaded", widgetID))
+		p.Widget = widgetID
+		return p
+	case errors.Is(err, schema.ErrUnknownAPI):
+		p := newProblem(http.StatusNotFound, "unknown_api", fmt.Sprintf("widget %q has no authenticatedApis entry named %q", widgetID, apiName))
+		p.Widget, p.API = widgetID, apiName
+		return p
+	}
+	// The API is known from here on; tag problems with it.
+	tag := func(p *problem) *problem {
+		if p != nil {
+			p.Widget, p.API = widgetID, apiName
+		}
+		return p
+	}
+
+	u, err := api.URL.RenderURL(params, user)
+	if err != nil {
+		return tag(renderProblem(err))
+	}
+	if api.UsesUser && user == "" {
+		return tag(renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam}))
+	}
+
+	pp, p := h.resolve(r.Context(), instance, api)
+	if p != nil {
+		return tag(p)
+	}
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Envelope mode bounds the whole call; raw mode only until headers
+	// arrive, so a large download is not cut off mid-stream.
+	deadline := time.AfterFunc(h.app.client.Timeout(), cancel)
+	defer deadline.Stop()
+
+	req, err := h.app.client.NewRequest(ctx, api, u, user, pp.AccessToken)
+	if err != nil {
+		return tag(renderProblem(err))
+	}
+	resp, err := h.app.client.Do(req)
+	if err != nil {
+		if !deadline.Stop() {
+			err = upstream.ErrTimeout // our deadline fired and cancelled the call
+		}
+		return tag(upstreamProblem(r.Context(), err))
+	}
+	if raw {
+		deadline.Stop()
+		if err := upstream.Stream(w, resp, pp.AccessToken); err != nil {
+			h.logger.Debug("raw stream ended early", zap.String("widget", widgetID), zap.String("api", apiName), zap.Error(err))
+		}
+		return nil
+	}
+	envelope, err := upstream.Envelope(resp, pp.AccessToken, h.MaxResponseBytes)
+	if err != nil {
+		if errors.Is(err, upstream.ErrTooLarge) {
+			return tag(newProblem(http.StatusBadGateway, "upstream_response_too_large",
+				fmt.Sprintf("the provider's response is larger than %d bytes; use …/raw to stream it", h.MaxResponseBytes)))
+		}
+		if !deadline.Stop() {
+			err = upstream.ErrTimeout
+		}
+		return tag(upstreamProblem(r.Context(), err))
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(envelope)
+	return nil
+}
+
+// callerContext reads who is calling, as told by the trusted widget host.
+func (h *Handler) callerContext(r *http.Request) (instance, user string, p *problem) {
+	instance = r.Header.Get(h.InstanceHeader)
+	user = r.Header.Get(h.UserHeader)
+	switch {
+	case instance == "" && !h.app.cache.HasStaticBindings():
+		return "", "", newProblem(http.StatusBadRequest, "missing_instance",
+			fmt.Sprintf("the %s header is required: it says which widget instance is calling", h.InstanceHeader))
+	case instance != "" && !vaultstore.ValidID(instance):
+		return "", "", newProblem(http.StatusBadRequest, "invalid_instance",
+			fmt.Sprintf("the %s header must be 1 to 128 letters, digits or ._:@-", h.InstanceHeader))
+	}
+	if err := template.CheckValue(user); err != nil {
+		p := newProblem(http.StatusBadRequest, "invalid_param", fmt.Sprintf("the %s header %s", h.UserHeader, err))
+		p.Param = template.UserIDParam
+		return "", "", p
+	}
+	return instance, user, nil
+}
+
+// resolve finds the active passport for the API's authKey and checks it
+// is of the provider the schema asks for.
+func (h *Handler) resolve(ctx context.Context, instance string, api *schema.API) (*passport.Passport, *problem) {
+	pp, err := h.app.cache.Resolve(ctx, instance, api.Auth.Key)
+	switch {
+	case err == nil:
+	case errors.Is(err, passport.ErrNotBound), errors.Is(err, passport.ErrInactive):
+		h.logger.Debug("authentication required", zap.String("instance", instance), zap.String("auth_key", api.Auth.Key), zap.Error(err))
+		return nil, newProblem(http.StatusUnauthorized, "authentication_required",
+			fmt.Sprintf("Authentication required: no active passport is connected for %q; an administrator must connect and bind one", api.Auth.Key))
+	case ctx.Err() != nil:
+		return nil, newProblem(499, "client_closed", "the caller went away")
+	default:
+		p := newProblem(http.StatusServiceUnavailable, "vault_unavailable", "the secret store cannot be reached; try again shortly")
+		p.RetryAfter = 5
+		h.logger.Error("vault unavailable", zap.Error(err))
+		return nil, p
+	}
+	if want := api.Auth.Provider; want != "" && pp.Provider != want {
+		return nil, newProblem(http.StatusForbidden, "passport_provider_mismatch",
+			fmt.Sprintf("the passport bound to %q is a %q passport; this API needs %q", api.Auth.Key, pp.Provider, want))
+	}
+	return pp, nil
+}
+
+func renderProblem(err error) *problem {
+	var pe *template.ParamError
+	if !errors.As(err, &pe) {
+		return newProblem(http.StatusBadRequest, "invalid_param", err.Error())
+	}
+	p := newProblem(http.StatusBadRequest, pe.Code, pe.Error())
+	p.Param = pe.Param
+	return p
+}
+
+func upstreamProblem(ctx context.Context, err error) *problem {
+	switch {
+	case errors.Is(err, upstream.ErrTimeout):
+		return newProblem(http.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer in time")
+	case ctx.Err() != nil:
+		return newProblem(499, "client_closed", "the caller went away")
+	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		return newProblem(http.StatusBadGateway, "upstream_unreachable", "the provider could not be reached: "+ue.Error())
+	}
+	return newProblem(http.StatusBadGateway, "upstream_unreachable", "the provider's response could not be read")
+}
+
+// parseCallPath matches the tail of the route: …/widgets/{w}/apis/{a}[/raw].
+// Matching the tail lets operators mount the handler under any prefix
+// without stripping it. Ids are matched escaped, so an encoded '/' never
+// splits or joins segments.
+func parseCallPath(p string) (widgetID, apiName string, raw bool, ok bool) {
+	seg := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	if n := len(seg); n >= 5 && seg[n-1] == "raw" && seg[n-5] == "widgets" && seg[n-3] == "apis" {
+		return seg[n-4], seg[n-2], true, seg[n-4] != "" && seg[n-2] != ""
+	}
+	if n := len(seg); n >= 4 && seg[n-4] == "widgets" && seg[n-2] == "apis" {
+		return seg[n-3], seg[n-1], false, seg[n-3] != "" && seg[n-1] != ""
+	}
+	return "", "", false, false
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

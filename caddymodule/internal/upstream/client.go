@@ -1,0 +1,198 @@
+// Package upstream sends a rendered widget call to its provider and turns
+// the answer into what the widget receives: the JSON envelope, or the raw
+// response streamed as it came.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
+)
+
+// Config tunes the outbound client. Zero values take the defaults below.
+type Config struct {
+	DialTimeout           time.Duration // default 5s
+	TLSHandshakeTimeout   time.Duration // default 5s
+	ResponseHeaderTimeout time.Duration // default 30s
+	// Timeout bounds a whole envelope-mode call, body included, and a raw
+	// call up to its response headers. Default 30s.
+	Timeout             time.Duration
+	IdleConnTimeout     time.Duration // default 90s
+	MaxIdleConnsPerHost int           // default 256
+	// MaxResponseHeaderBytes bounds the provider's response headers. Default 64 KiB.
+	MaxResponseHeaderBytes int64
+	// RootCAs replaces the system roots (tests, private CAs); nil = system.
+	RootCAs *x509.CertPool
+	// UserAgent is sent when the schema sets none. Default "widgetgate".
+	UserAgent string
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, 5*time.Second)
+	def(&c.TLSHandshakeTimeout, 5*time.Second)
+	def(&c.ResponseHeaderTimeout, 30*time.Second)
+	def(&c.Timeout, 30*time.Second)
+	def(&c.IdleConnTimeout, 90*time.Second)
+	if c.MaxIdleConnsPerHost <= 0 {
+		c.MaxIdleConnsPerHost = 256
+	}
+	if c.MaxResponseHeaderBytes <= 0 {
+		c.MaxResponseHeaderBytes = 64 << 10
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "widgetgate"
+	}
+}
+
+// Client sends calls over one shared, tuned transport.
+type Client struct {
+	cfg       Config
+	transport *http.Transport
+	http      *http.Client
+}
+
+// NewClient builds a client. It opens no connection.
+func NewClient(cfg Config) *Client {
+	cfg.defaults()
+	t := &http.Transport{
+		// Never the environment's proxy: an HTTPS_PROXY set for some other
+		// tool must not silently route every customer's tokens through it.
+		Proxy:                  nil,
+		DialContext:            (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:        cfg.IdleConnTimeout,
+		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+		// The provider's bytes are passed on as they are; transparent gzip
+		// would also lift the envelope's size cap off the decompressed data.
+		DisableCompression: true,
+		TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
+	}
+	return &Client{
+		cfg:       cfg,
+		transport: t,
+		http: &http.Client{
+			Transport: t,
+			// A redirect is the provider's answer, given back to the widget;
+			// following it would send the token to wherever it points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Close drops idle connections.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+// Timeout is the configured call deadline.
+func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
+
+// NewRequest builds the outbound request for api, sent to u (the API's URL
+// template rendered with the caller's params). Only the schema decides its
+// method, origin, headers and body. user is the caller's user id ("" when
+// none) and token the passport's access token. Errors are
+// *template.ParamError.
+func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, user, token string) (*http.Request, error) {
+	h := make(http.Header, len(api.Headers)+2)
+	for _, sh := range api.Headers {
+		v, err := sh.Value.Render(token, user)
+		if err != nil {
+			return nil, err
+		}
+		h[sh.Name] = []string{v}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{c.cfg.UserAgent}
+	}
+	if api.BodyContentType != "" {
+		h["Content-Type"] = []string{api.BodyContentType}
+	}
+	req := (&http.Request{
+		Method:     api.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       u.Host,
+	}).WithContext(ctx)
+	if api.Body != nil {
+		req.ContentLength = int64(len(api.Body))
+		req.Body = io.NopCloser(bytes.NewReader(api.Body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(api.Body)), nil }
+	}
+	return req, nil
+}
+
+// Do sends req. The error, if any, is ErrTimeout or ErrUnreachable wrapped
+// around a description that names the provider's origin but never the
+// request's headers.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, classify(req, err)
+	}
+	return resp, nil
+}
+
+// Upstream failure classes.
+var (
+	ErrTimeout     = errors.New("upstream timeout")
+	ErrUnreachable = errors.New("upstream unreachable")
+	ErrTooLarge    = errors.New("upstream response too large")
+)
+
+func classify(req *http.Request, err error) error {
+	origin := req.URL.Scheme + "://" + req.URL.Host
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &Error{Kind: ErrTimeout, Origin: origin}
+	}
+	if errors.Is(err, context.Canceled) {
+		return &Error{Kind: context.Canceled, Origin: origin}
+	}
+	// url.Error's text includes the full URL (with the caller's params);
+	// keep only the innermost cause.
+	cause := err
+	for {
+		next := errors.Unwrap(cause)
+		if next == nil {
+			break
+		}
+		cause = next
+	}
+	return &Error{Kind: ErrUnreachable, Origin: origin, Cause: cause.Error()}
+}
+
+// Error is a failed upstream call.
+type Error struct {
+	Kind   error
+	Origin string
+	Cause  string
+}
+
+func (e *Error) Error() string {
+	if e.Cause == "" {
+		return e.Kind.Error() + ": " + e.Origin
+	}
+	return e.Kind.Error() + ": " + e.Origin + ": " + e.Cause
+}
+
+func (e *Error) Unwrap() error { return e.Kind }

@@ -1,0 +1,198 @@
+package upstream
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Envelope reads resp's body (at most maxBody bytes, else ErrTooLarge with
+// nothing written) and returns the JSON envelope widgets expect:
+//
+//	{"statusCode","statusText","body","headers","contentType","isSuccess"}
+//
+// A JSON body is embedded as it came, without decoding and re-encoding; text
+// becomes a string; anything else is base64 with "bodyEncoding":"base64".
+// It consumes and closes resp.Body.
+func Envelope(resp *http.Response, token string, maxBody int64) ([]byte, error) {
+	defer resp.Body.Close()
+	body, err := readCapped(resp.Body, resp.ContentLength, maxBody)
+	if err != nil {
+		return nil, err
+	}
+	contentType := resp.Header.Get("Content-Type")
+
+	out := make([]byte, 0, len(body)+512)
+	out = append(out, `{"statusCode":`...)
+	out = strconv.AppendInt(out, int64(resp.StatusCode), 10)
+	out = append(out, `,"statusText":`...)
+	out = appendString(out, statusText(resp))
+	out = append(out, `,"body":`...)
+	switch kind := bodyKind(contentType, body); kind {
+	case kindJSON:
+		out = append(out, body...)
+	case kindText:
+		out = appendString(out, string(body))
+	default:
+		out = append(out, '"')
+		out = base64.StdEncoding.AppendEncode(out, body)
+		out = append(out, `","bodyEncoding":"base64"`...)
+	}
+	out = append(out, `,"headers":{`...)
+	out = appendHeaders(out, resp, token)
+	out = append(out, `},"contentType":`...)
+	out = appendString(out, contentType)
+	out = append(out, `,"isSuccess":`...)
+	out = strconv.AppendBool(out, resp.StatusCode >= 200 && resp.StatusCode < 300)
+	out = append(out, '}')
+	return out, nil
+}
+
+// readCapped reads r whole unless it is longer than max.
+func readCapped(r io.Reader, contentLength, max int64) ([]byte, error) {
+	if contentLength > max {
+		return nil, ErrTooLarge
+	}
+	size := int64(512)
+	if contentLength > 0 {
+		size = contentLength
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		if int64(len(buf)) > max {
+			return nil, ErrTooLarge
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), int(max+1)-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if int64(len(buf)) > max {
+				return nil, ErrTooLarge
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func statusText(resp *http.Response) string {
+	// resp.Status is "404 Not Found"; the envelope wants the phrase only.
+	if _, phrase, ok := strings.Cut(resp.Status, " "); ok && phrase != "" {
+		return phrase
+	}
+	return http.StatusText(resp.StatusCode)
+}
+
+type kind int
+
+const (
+	kindJSON kind = iota
+	kindText
+	kindBinary
+)
+
+func bodyKind(contentType string, body []byte) kind {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case len(body) == 0:
+		return kindText
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		// Embedding raw bytes is only safe when they are one valid JSON value.
+		if json.Valid(body) {
+			return kindJSON
+		}
+		if utf8.Valid(body) {
+			return kindText
+		}
+		return kindBinary
+	case strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+xml") || mt == "application/xml" ||
+		mt == "application/javascript" || mt == "application/x-www-form-urlencoded" || mt == "":
+		if utf8.Valid(body) {
+			return kindText
+		}
+	}
+	return kindBinary
+}
+
+// appendHeaders writes lower-case header names, sorted so the envelope is
+// byte-for-byte reproducible, with repeated values joined by ", ".
+func appendHeaders(out []byte, resp *http.Response, token string) []byte {
+	type kv struct {
+		name   string
+		values []string
+	}
+	headers := make([]kv, 0, len(resp.Header))
+	ResponseHeaders(resp, token, func(name string, values []string) {
+		headers = append(headers, kv{strings.ToLower(name), values})
+	})
+	slices.SortFunc(headers, func(a, b kv) int { return strings.Compare(a.name, b.name) })
+	for i, h := range headers {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendString(out, h.name)
+		out = append(out, ':')
+		out = appendString(out, strings.Join(h.values, ", "))
+	}
+	return out
+}
+
+// appendString appends s as a JSON string. Invalid UTF-8 (possible only in
+// header values) becomes U+FFFD, as encoding/json does.
+func appendString(out []byte, s string) []byte {
+	out = append(out, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+				out = append(out, s[start:i]...)
+				if r == utf8.RuneError {
+					out = append(out, `\ufffd`...)
+				} else {
+					out = append(out, `\u202`...)
+					out = append(out, hexDigits[r&0xF])
+				}
+				start = i + size
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			i++
+			continue
+		}
+		out = append(out, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			out = append(out, '\\', c)
+		case '\n':
+			out = append(out, '\\', 'n')
+		case '\r':
+			out = append(out, '\\', 'r')
+		case '\t':
+			out = append(out, '\\', 't')
+		default:
+			// Control characters, and <, >, & escaped as encoding/json does
+			// so the envelope is safe even if someone renders it as HTML.
+			out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
+	}
+	out = append(out, s[start:]...)
+	return append(out, '"')
+}
+
+const hexDigits = "0123456789abcdef"

@@ -1,0 +1,76 @@
+package upstream
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// hopByHop are the RFC 9110 connection-specific headers, plus the cookie
+// and legacy headers no widget should ever see.
+var dropResponse = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Set-Cookie": true, "Set-Cookie2": true, "Alt-Svc": true,
+}
+
+// ResponseHeaders calls fn with each response header a widget may see.
+// Dropped: hop-by-hop headers, those named in Connection, cookies, any
+// header whose value carries the injected token (some APIs echo the
+// request), and Location when it leads to another origin (a widget that
+// followed it would be steered off the API the schema allows).
+func ResponseHeaders(resp *http.Response, token string, fn func(name string, values []string)) {
+	var connNamed []string
+	for _, v := range resp.Header["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				connNamed = append(connNamed, textproto.CanonicalMIMEHeaderKey(f))
+			}
+		}
+	}
+	for name, values := range resp.Header {
+		if dropResponse[name] || contains(connNamed, name) || carries(values, token) {
+			continue
+		}
+		if name == "Location" && !sameOrigin(resp.Request, values) {
+			continue
+		}
+		fn(name, values)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func carries(values []string, token string) bool {
+	if token == "" {
+		return false
+	}
+	for _, v := range values {
+		if strings.Contains(v, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin reports whether every Location value resolves to the origin
+// of the request that got the response.
+func sameOrigin(req *http.Request, values []string) bool {
+	if req == nil || req.URL == nil {
+		return false
+	}
+	for _, v := range values {
+		loc, err := req.URL.Parse(v)
+		if err != nil || !strings.EqualFold(loc.Scheme, req.URL.Scheme) || !strings.EqualFold(loc.Host, req.URL.Host) {
+			return false
+		}
+	}
+	return true
+}
