@@ -1,0 +1,179 @@
+// Package e2e runs widgetgate as users do: the real binary (Caddy with our
+// module) configured by a Caddyfile, reading passports from a real Vault
+// dev server, calling a stand-in provider. The stand-in (examples/provider)
+// replaces Google and friends, which cannot be reached from here; it
+// answers with their real response and error formats.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv"
+)
+
+// env is one running stack: Vault, a stand-in provider, widgetgate.
+type env struct {
+	vault    *testenv.Vault
+	provider *standin.Provider
+	provURL  string
+	gw       *testenv.Widgetgate
+}
+
+type options struct {
+	handlerBlock string // lines inside the handler's widgetgate block
+	globalExtra  string // lines inside the global widgetgate block
+}
+
+// start brings up a stack serving the example widgets (pointed at the
+// stand-in instead of 127.0.0.1:8931) plus the test-only "lab" widget.
+func start(t *testing.T, opt options) *env {
+	t.Helper()
+	e := &env{vault: testenv.StartVault(t), provider: standin.New()}
+	srv := httptest.NewServer(e.provider)
+	t.Cleanup(srv.Close)
+	e.provURL = srv.URL
+
+	widgets := t.TempDir()
+	copyWidgets(t, filepath.Join("..", "examples", "widgets"), widgets, e.provURL)
+	writeLabWidget(t, widgets, e.provURL)
+
+	caddyfile := `{
+	admin off
+	auto_https off
+	widgetgate {
+		widgets_dir ` + widgets + `
+		allow_http_upstreams
+		vault {
+			address ` + e.vault.Addr + `
+		}
+		upstream {
+			timeout 2s
+		}
+		` + opt.globalExtra + `
+	}
+}
+http://{addr} {
+	route /sidecar/* {
+		widgetgate {
+			` + opt.handlerBlock + `
+		}
+	}
+}
+`
+	e.gw = testenv.StartWidgetgate(t, caddyfile, "VAULT_TOKEN="+e.vault.Token)
+	return e
+}
+
+// copyWidgets copies the example widgets, pointing their URLs at provURL.
+func copyWidgets(t *testing.T, from, to, provURL string) {
+	t.Helper()
+	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if info.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		b = bytes.ReplaceAll(b, []byte("http://127.0.0.1:8931"), []byte(provURL))
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeLabWidget writes a test-only widget whose APIs reach the stand-in's
+// utility routes (text, images, redirects, slow and huge answers).
+func writeLabWidget(t *testing.T, dir, provURL string) {
+	t.Helper()
+	api := func(name, url string) map[string]any {
+		return map[string]any{"label": name, "name": name, "url": url, "method": "GET", "authenticationKey": "labAuth",
+			"headers": map[string]string{"Authorization": "Bearer {authorization.labAuth.token}"}}
+	}
+	schema := map[string]any{
+		"authentications": []any{map[string]any{"authenticationType": "passport", "authKey": "labAuth",
+			"metadata": map[string]any{"passportProvider": "google"}}},
+		"authenticatedApis": []any{
+			api("text", provURL+"/text"),
+			api("image", provURL+"/image.png"),
+			api("notFound", provURL+"/status/404"),
+			api("redirect", provURL+"/redirect"),
+			api("cookie", provURL+"/set-cookie"),
+			api("big", provURL+"/big?bytes=3000000"),
+			api("slow", provURL+"/slow?ms=10000"),
+			api("stream", provURL+"/stream?bytes=5000000"),
+			api("unreachable", "http://"+closedAddr(t)+"/x"),
+		},
+	}
+	b, _ := json.Marshal(schema)
+	if err := os.MkdirAll(filepath.Join(dir, "lab"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lab", "schema.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	return testenv.FreeAddr(t)
+}
+
+// bind stores the bindings of instance in Vault.
+func (e *env) bind(t *testing.T, instance string, bindings map[string]any) {
+	e.vault.Put(t, "widgetgate/bindings/"+instance, bindings)
+}
+
+// reply is a response from widgetgate.
+type reply struct {
+	status int
+	header http.Header
+	raw    []byte
+	json   map[string]any
+}
+
+// call sends a widget call. headers are pairs of name, value.
+func (e *env) call(t *testing.T, method, path, body string, headers ...string) reply {
+	t.Helper()
+	var rdr io.Reader
+	if body != "" {
+		rdr = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.gw.URL+path, rdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	json.Unmarshal(raw, &r.json)
+	return r
+}

@@ -1,0 +1,128 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// WidgetgateBinary returns $WIDGETGATE_BIN, or builds ./cmd/widgetgate once
+// per test process into a temporary folder.
+func WidgetgateBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("WIDGETGATE_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "widgetgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "widgetgate")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/widgetgate")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/widgetgate: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// Widgetgate is a running widgetgate process.
+type Widgetgate struct {
+	URL    string // http://127.0.0.1:port
+	cmd    *exec.Cmd
+	done   chan struct{}
+	logMu  sync.Mutex
+	logBuf bytes.Buffer
+}
+
+// Log returns everything widgetgate wrote so far (its JSON logs).
+func (w *Widgetgate) Log() string {
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	return w.logBuf.String()
+}
+
+func (w *Widgetgate) Write(p []byte) (int, error) {
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	return w.logBuf.Write(p)
+}
+
+// StartWidgetgate writes caddyfile (with "{addr}" replaced by a free
+// loopback address) and runs widgetgate with it, env added to the
+// environment. It returns once the server answers.
+func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate {
+	t.Helper()
+	bin := WidgetgateBinary(t)
+	addr := FreeAddr(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(caddyfile, "{addr}", addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := &Widgetgate{URL: "http://" + addr, done: make(chan struct{})}
+	w.cmd = exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	w.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
+	w.cmd.Stdout, w.cmd.Stderr = w, w
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("starting widgetgate: %v", err)
+	}
+	go func() { w.cmd.Wait(); close(w.done) }()
+	t.Cleanup(func() {
+		w.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-w.done:
+		case <-time.After(10 * time.Second):
+			w.cmd.Process.Kill()
+			<-w.done
+		}
+		if t.Failed() {
+			t.Logf("widgetgate log:\n%s", w.Log())
+		}
+	})
+	WaitFor(t, 30*time.Second, "widgetgate to listen", func() error {
+		select {
+		case <-w.done:
+			t.Fatalf("widgetgate exited early:\n%s", w.Log())
+		default:
+		}
+		resp, err := httpClient.Get(w.URL + "/")
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil
+	})
+	return w
+}
+
+// Run runs the widgetgate binary with args and returns its combined output.
+func Run(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(WidgetgateBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
