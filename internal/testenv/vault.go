@@ -19,25 +19,16 @@ import (
 	vault "github.com/hashicorp/vault/api"
 )
 
-// VaultVersion is the Vault release the tools module pins.
-const VaultVersion = "v1.21.0"
-
-// VaultBinary finds the vault binary: $VAULT_BIN, then the cache the
-// Makefile builds into (~/.cache/widgetgate/vault-<version>/vault), then PATH.
+// VaultBinary finds the vault binary: $VAULT_BIN (the Makefile sets it from
+// scripts/vault.sh, which builds Vault once into ~/.cache), then PATH.
 func VaultBinary() (string, error) {
 	if p := os.Getenv("VAULT_BIN"); p != "" {
 		return p, nil
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".cache", "widgetgate", "vault-"+VaultVersion, "vault")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
 	if p, err := exec.LookPath("vault"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("no vault binary: run `make vault` (builds it from the tools module into ~/.cache/widgetgate) or set VAULT_BIN")
+	return "", errors.New("no vault binary: run the tests with `make test` (it builds Vault once into ~/.cache/widgetgate) or set VAULT_BIN")
 }
 
 // Vault is a running Vault dev server.

@@ -229,7 +229,7 @@ func compileHeader(name, raw, authKey string) (Header, error) {
 		}
 	}
 	if canon == "Authorization" && len(v.AuthKeys()) == 0 {
-		return Header{}, fmt.Errorf("Authorization must inject the passport token with {authorization.%s.token}", authKey)
+		return Header{}, fmt.Errorf("an Authorization header must inject the passport token with {authorization.%s.token}", authKey)
 	}
 	return Header{Name: canon, Value: v}, nil
 }

@@ -1,0 +1,44 @@
+# widgetgate: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/widgetgate
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build vault demo test unit lint bench clean
+
+all: build
+
+# Caddy with the standard modules and widgetgate (no xcaddy needed).
+build:
+	$(GO) build -o $(BIN) ./cmd/widgetgate
+
+# The Vault server for the demo and the tests: found on PATH or built once
+# from tools/vault into ~/.cache/widgetgate (15-20 minutes the first time).
+vault:
+	@scripts/vault.sh
+
+# Runs Vault, the stand-in provider and widgetgate, stores a demo passport
+# and binding, makes a widget call and prints the envelope. Ctrl-C stops it.
+# DEMO_FLAGS=-once exits after the call (CI uses it).
+demo: build
+	VAULT_BIN=$$(scripts/vault.sh) $(GO) run ./examples/demo -widgetgate $(BIN) $(DEMO_FLAGS)
+
+# Every test: formatting, vet, staticcheck, unit tests with the race
+# detector, and the end-to-end tests against real Vault and real Caddy.
+test: lint build
+	VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+unit:
+	$(GO) test -race -count=1 ./caddymodule/...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Go benchmarks of the hot path (see README "Performance").
+bench:
+	VAULT_BIN=$$(scripts/vault.sh) $(GO) test -run '^$$' -bench . -benchmem ./caddymodule/...
+
+clean:
+	rm -rf bin
