@@ -165,4 +165,3 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, check func() erro
 
 // httpClient is used to probe readiness.
 var httpClient = &http.Client{Timeout: 2 * time.Second}
-

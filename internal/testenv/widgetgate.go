@@ -125,4 +125,3 @@ func Run(t testing.TB, args ...string) (string, error) {
 	out, err := exec.Command(WidgetgateBinary(t), args...).CombinedOutput()
 	return string(out), err
 }
-
