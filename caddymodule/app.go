@@ -126,7 +126,11 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // and transport. It does file I/O but no network I/O: Caddy also runs it
 // for "caddy validate".
 func (a *App) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	return a.provision(ctx, ctx.Logger())
+}
+
+func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
+	a.logger = logger
 	if a.WidgetsDir == "" {
 		return fmt.Errorf("widgets_dir is required")
 	}

@@ -65,12 +65,16 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision gets the widgetgate app and applies defaults.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
 	appIface, err := ctx.App("widgetgate")
 	if err != nil {
 		return fmt.Errorf("getting widgetgate app: %w", err)
 	}
-	h.app = appIface.(*App)
+	h.setup(appIface.(*App), ctx.Logger())
+	return nil
+}
+
+func (h *Handler) setup(app *App, logger *zap.Logger) {
+	h.app, h.logger = app, logger
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -90,7 +94,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.MaxResponseBytes = 10 << 20
 	}
 	h.limits = limits{maxBody: h.MaxRequestBytes, maxParams: h.MaxParams, maxName: h.MaxParamNameBytes, maxValue: h.MaxParamValueBytes}
-	return nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Every request under the

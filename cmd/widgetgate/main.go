@@ -1,6 +1,6 @@
-// Command widgetgate is Caddy with the standard modules and widgetgate's.
-// It is what xcaddy would build from xcaddy.json; building it with plain
-// "go build" needs no xcaddy.
+// Command widgetgate is Caddy with the standard modules and widgetgate's:
+// what `xcaddy build --with github.com/widgetgate/widgetgate` produces
+// (see xcaddy.json), built with plain `go build`.
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/widgetgate/widgetgate/caddymodule"
+	_ "github.com/widgetgate/widgetgate"
 )
 
 func main() { caddycmd.Main() }

@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+)
+
+var testLimits = limits{maxBody: 64 << 10, maxParams: 3, maxName: 8, maxValue: 16}
+
+func TestBodyParams(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       map[string]string
+		code       string
+	}{
+		{"strings", `{"params": {"a": "x", "b": ""}}`, map[string]string{"a": "x", "b": ""}, ""},
+		{"numbers keep their JSON text", `{"params": {"n": 42, "f": 2.5, "m": -7}}`, map[string]string{"n": "42", "f": "2.5", "m": "-7"}, ""},
+		{"booleans", `{"params": {"t": true, "f": false}}`, map[string]string{"t": "true", "f": "false"}, ""},
+		{"empty body", ``, map[string]string{}, ""},
+		{"no params key", `{}`, map[string]string{}, ""},
+		{"params null", `{"params": null}`, map[string]string{}, ""},
+		{"null value", `{"params": {"a": null}}`, nil, "invalid_param"},
+		{"object value", `{"params": {"a": {}}}`, nil, "invalid_param"},
+		{"array value", `{"params": {"a": []}}`, nil, "invalid_param"},
+		{"duplicate param", `{"params": {"a": "1", "a": "2"}}`, nil, "invalid_param"},
+		{"duplicate params key", `{"params": {}, "params": {}}`, nil, "invalid_json"},
+		{"method", `{"method": "DELETE"}`, nil, "override_not_allowed"},
+		{"headers after params", `{"params": {}, "headers": {}}`, nil, "override_not_allowed"},
+		{"not an object", `[]`, nil, "invalid_json"},
+		{"params not an object", `{"params": "a=1"}`, nil, "invalid_json"},
+		{"truncated", `{"params": {"a": "1"`, nil, "invalid_json"},
+		{"trailing data", `{"params": {}} {}`, nil, "invalid_json"},
+		{"too many params", `{"params": {"a": 1, "b": 2, "c": 3, "d": 4}}`, nil, "invalid_param"},
+		{"name too long", `{"params": {"abcdefghi": 1}}`, nil, "invalid_param"},
+		{"empty name", `{"params": {"": 1}}`, nil, "invalid_param"},
+		{"value too long", `{"params": {"a": "` + strings.Repeat("x", 17) + `"}}`, nil, "invalid_param"},
+		{"control char in name", `{"params": {"a\n": 1}}`, nil, "invalid_param"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, p := bodyParams([]byte(tc.body), testLimits)
+			if tc.code != "" {
+				if p == nil || p.Code != tc.code {
+					t.Fatalf("got %v, %v; want problem %s", got, p, tc.code)
+				}
+				return
+			}
+			if p != nil {
+				t.Fatalf("unexpected problem %v", p)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestQueryParams(t *testing.T) {
+	got, p := queryParams("a=1&b=x%20y&c=%26", testLimits)
+	if p != nil || got["a"] != "1" || got["b"] != "x y" || got["c"] != "&" {
+		t.Fatalf("got %v, %v", got, p)
+	}
+	for _, bad := range []string{"a=1&a=2", "a=%zz", "a=1&b=2&c=3&d=4"} {
+		if _, p := queryParams(bad, testLimits); p == nil || p.Code != "invalid_param" {
+			t.Errorf("queryParams(%q) = %v, want invalid_param", bad, p)
+		}
+	}
+}
+
+func TestParseCallPath(t *testing.T) {
+	tests := []struct {
+		path, widget, api string
+		raw, ok           bool
+	}{
+		{"/sidecar/widgets/calendar/apis/getEvents", "calendar", "getEvents", false, true},
+		{"/widgets/calendar/apis/getEvents/raw", "calendar", "getEvents", true, true},
+		{"/a/b/widgets/w/apis/x/", "w", "x", false, true},
+		{"/sidecar/widgets/w/apis/raw", "w", "raw", false, true},
+		{"/sidecar/widgets//apis/x", "", "", false, false},
+		{"/sidecar/widgets/w/apis", "", "", false, false},
+		{"/sidecar/widgets/w/apis/x/extra", "", "", false, false},
+		{"/sidecar/", "", "", false, false},
+	}
+	for _, tc := range tests {
+		w, a, raw, ok := parseCallPath(tc.path)
+		if ok != tc.ok || ok && (w != tc.widget || a != tc.api || raw != tc.raw) {
+			t.Errorf("parseCallPath(%q) = %q %q %v %v", tc.path, w, a, raw, ok)
+		}
+	}
+}
