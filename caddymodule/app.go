@@ -105,6 +105,9 @@ type UpstreamConfig struct {
 	// Timeout bounds a whole call in envelope mode, and a raw-mode call up
 	// to its response headers. Default 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// IdleTimeout bounds how long a raw-mode body may stall before the
+	// stream is cut. Default 30s.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 	// MaxIdleConnsPerHost is the keep-alive pool per provider host. Size
 	// it to the concurrency you expect; a pool too small redials under
 	// load. Default 256.
@@ -181,6 +184,7 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		DialTimeout:           time.Duration(a.Upstream.DialTimeout),
 		ResponseHeaderTimeout: time.Duration(a.Upstream.ResponseHeaderTimeout),
 		Timeout:               time.Duration(a.Upstream.Timeout),
+		IdleTimeout:           time.Duration(a.Upstream.IdleTimeout),
 		MaxIdleConnsPerHost:   a.Upstream.MaxIdleConnsPerHost,
 		RootCAs:               roots,
 	})

@@ -43,6 +43,7 @@ func init() {
 //				dial_timeout <duration>
 //				response_header_timeout <duration>
 //				timeout <duration>
+//				idle_timeout <duration>
 //				max_idle_conns_per_host <n>
 //				ca_cert <path>
 //			}
@@ -149,6 +150,8 @@ func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &u.ResponseHeaderTimeout)
 		case "timeout":
 			err = durationArg(d, &u.Timeout)
+		case "idle_timeout":
+			err = durationArg(d, &u.IdleTimeout)
 		case "max_idle_conns_per_host":
 			err = intArg(d, &u.MaxIdleConnsPerHost)
 		case "ca_cert":
@@ -223,39 +226,42 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {
-		return d.Errf("%s: %v", d.Val(), err)
+		return d.Errf("%s: %v", opt, err)
 	}
 	*dst = caddy.Duration(dur)
 	return nil
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return d.Errf("%s: want a positive integer, got %q", d.Val(), s)
+		return d.Errf("%s: want a positive integer, got %q", opt, s)
 	}
 	*dst = n
 	return nil
 }
 
 func sizeArg(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	n, err := humanize.ParseBytes(s)
 	if err != nil || n == 0 || n > 1<<40 {
-		return d.Errf("%s: want a size such as 64KiB or 10MiB, got %q", d.Val(), s)
+		return d.Errf("%s: want a size such as 64KiB or 10MiB, got %q", opt, s)
 	}
 	*dst = int(n)
 	return nil

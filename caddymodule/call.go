@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
 )
@@ -44,6 +45,10 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]string{}, nil
 	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; refuse it.
+	if !utf8.Valid(body) {
+		return nil, paramProblem("", "values must be valid UTF-8")
+	}
 	bad := func(msg string) (map[string]string, *problem) {
 		return nil, newProblem(http.StatusBadRequest, "invalid_json", msg)
 	}
@@ -69,7 +74,8 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 			return bad(`"params" appears twice`)
 		}
 		seenParams = true
-		if p := readParamsObject(dec, params, lim); p != nil {
+		literalFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+		if p := readParamsObject(dec, params, lim, literalFFFD); p != nil {
 			return nil, p
 		}
 	}
@@ -82,7 +88,7 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 	return params, nil
 }
 
-func readParamsObject(dec *json.Decoder, params map[string]string, lim limits) *problem {
+func readParamsObject(dec *json.Decoder, params map[string]string, lim limits, literalFFFD bool) *problem {
 	tok, err := dec.Token()
 	if err != nil {
 		return newProblem(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
@@ -119,6 +125,11 @@ func readParamsObject(dec *json.Decoder, params map[string]string, lim limits) *
 		}
 		if _, dup := params[name]; dup {
 			return paramProblem(name, "is given twice")
+		}
+		// A lone surrogate escape ("\ud800") decodes to U+FFFD too; a
+		// U+FFFD the caller really sent is written as such in the body.
+		if strings.ContainsRune(value, utf8.RuneError) && !literalFFFD {
+			return paramProblem(name, "is not valid UTF-8")
 		}
 		if p := checkParam(name, value, len(params), lim); p != nil {
 			return p
@@ -169,6 +180,11 @@ func checkParam(name, value string, have int, lim limits) *problem {
 	}
 	if err := template.CheckValue(name); err != nil {
 		return paramProblem("", "a param name "+err.Error())
+	}
+	// Checked here too (the template checks again) so that a hostile
+	// value is a 400 before anything else, as the contract orders.
+	if err := template.CheckValue(value); err != nil {
+		return paramProblem(name, err.Error())
 	}
 	return nil
 }

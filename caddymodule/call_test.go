@@ -35,6 +35,12 @@ func TestBodyParams(t *testing.T) {
 		{"empty name", `{"params": {"": 1}}`, nil, "invalid_param"},
 		{"value too long", `{"params": {"a": "` + strings.Repeat("x", 17) + `"}}`, nil, "invalid_param"},
 		{"control char in name", `{"params": {"a\n": 1}}`, nil, "invalid_param"},
+		{"CRLF in value", `{"params": {"a": "x\r\ny"}}`, nil, "invalid_param"},
+		{"NUL in value", `{"params": {"a": "x\u0000"}}`, nil, "invalid_param"},
+		{"invalid UTF-8 bytes", "{\"params\": {\"a\": \"\xff\"}}", nil, "invalid_param"},
+		{"lone surrogate escape", `{"params": {"a": "\ud800"}}`, nil, "invalid_param"},
+		{"surrogate pair is fine", `{"params": {"a": "\ud83d\ude00"}}`, map[string]string{"a": "😀"}, ""},
+		{"a real U+FFFD is fine", `{"params": {"a": "\ufffd"}}`, map[string]string{"a": "\ufffd"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -182,7 +182,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
 	}
 	if raw {
 		deadline.Stop()
-		if err := upstream.Stream(w, resp, pp.AccessToken); err != nil {
+		if err := upstream.Stream(w, resp, pp.AccessToken, h.app.client.IdleTimeout(), cancel); err != nil {
 			h.logger.Debug("raw stream ended early", zap.String("widget", widgetID), zap.String("api", apiName), zap.Error(err))
 		}
 		return nil
@@ -211,7 +211,7 @@ func (h *Handler) callerContext(r *http.Request) (instance, user string, p *prob
 	instance = r.Header.Get(h.InstanceHeader)
 	user = r.Header.Get(h.UserHeader)
 	switch {
-	case instance == "" && !h.app.cache.HasStaticBindings():
+	case instance == "" && !h.app.cache.InstanceOptional():
 		return "", "", newProblem(http.StatusBadRequest, "missing_instance",
 			fmt.Sprintf("the %s header is required: it says which widget instance is calling", h.InstanceHeader))
 	case instance != "" && !vaultstore.ValidID(instance):

@@ -171,6 +171,8 @@ func TestWidgetCalls(t *testing.T) {
 		{"fixed query key overridden", "POST", "/sidecar/widgets/calendar/apis/getEventsOf", `{"params": {"calendarId": "primary", "orderBy": "updated"}}`, inst("lobby"), 400, "invalid_param"},
 		{"missing user id", "POST", "/sidecar/widgets/my-saas/apis/searchData", `{}`, inst("lobby"), 400, "missing_param"},
 		{"missing instance", "POST", calendarCall, `{}`, nil, 400, "missing_instance"},
+		{"invalid instance", "POST", calendarCall, `{}`, inst("../bindings/lobby"), 400, "invalid_instance"},
+		{"control character before unknown widget", "POST", "/sidecar/widgets/nope/apis/x", `{"params": {"q": "a\r\nb"}}`, inst("lobby"), 400, "invalid_param"},
 		{"request too large", "POST", calendarCall, `{"params": {"q": "` + strings.Repeat("a", 70000) + `"}}`, inst("lobby"), 413, "request_too_large"},
 		{"unknown widget", "POST", "/sidecar/widgets/nope/apis/getCalendarEvents", `{}`, inst("lobby"), 404, "unknown_widget"},
 		{"unknown api", "POST", "/sidecar/widgets/calendar/apis/nope", `{}`, inst("lobby"), 404, "unknown_api"},
@@ -252,5 +254,23 @@ func TestVaultDown(t *testing.T) {
 	}
 	if n := len(e.provider.Requests()); n != 0 {
 		t.Errorf("provider saw %d requests, want none", n)
+	}
+}
+
+// TestStaticBindings: a single-tenant setup binds passports in the
+// Caddyfile; calls need no instance header and no Vault binding.
+func TestStaticBindings(t *testing.T) {
+	e := start(t, options{globalExtra: "bind googleCalAuth pp-static\n\t\tbind kiosk myApiAuth pp-saas"})
+	e.provider.AddToken("static-token")
+	e.vault.PutPassport(t, "pp-static", "google", "static-token")
+	e.vault.PutPassport(t, "pp-saas", "custom:my-api-connector", "static-token")
+	if r := e.call(t, "POST", calendarCall, `{}`); r.status != 200 || r.json["isSuccess"] != true {
+		t.Fatalf("call without instance: %d %s", r.status, r.raw)
+	}
+	if r := e.call(t, "POST", "/sidecar/widgets/my-saas/apis/getData", `{}`, "X-Widget-Instance", "kiosk"); r.status != 200 {
+		t.Fatalf("instance-specific static binding: %d %s", r.status, r.raw)
+	}
+	if r := e.call(t, "POST", "/sidecar/widgets/my-saas/apis/getData", `{}`); r.status != 401 || r.json["code"] != "authentication_required" {
+		t.Fatalf("authKey bound only for another instance: %d %s", r.status, r.raw)
 	}
 }

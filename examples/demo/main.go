@@ -1,8 +1,8 @@
 // Command demo runs widgetgate end to end on this machine: a Vault dev
 // server, the stand-in provider (in place of Google, unreachable here) and
 // widgetgate configured by Caddyfile.example. It stores a demo passport and
-// binding with the same `vault kv put` commands the README gives a security
-// team, makes a widget call and prints the envelope, then keeps everything
+// binding with `vault kv put` (the README's commands, with the demo token
+// inline instead of read from a file), makes a widget call and prints the envelope, then keeps everything
 // running until Ctrl-C so you can make your own calls.
 //
 // Run it with `make demo` from the repository root.
@@ -60,7 +60,7 @@ func run(widgetgate string, once bool) error {
 		}
 	}()
 
-	for _, addr := range []string{vaultAddr, providerAddr, "127.0.0.1:8080"} {
+	for _, addr := range []string{vaultAddr, providerAddr, "127.0.0.1:8080", "127.0.0.1:2019"} {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
 			return fmt.Errorf("%s is already in use: is another demo running?", addr)
@@ -169,7 +169,7 @@ func run(widgetgate string, once bool) error {
 
 	step("all running. Try other calls (Ctrl-C stops everything):")
 	fmt.Printf("  curl -s -X POST %s/sidecar/widgets/my-saas/apis/getUserPosts -H 'X-Widget-Instance: lobby-screen' -d '{\"params\": {\"userId\": \"42\", \"page\": \"2\"}}'\n", gatewayURL)
-	fmt.Printf("  curl -s %s/sidecar/widgets/calendar/apis/getCalendarEvents/raw?maxResults=1 -H 'X-Widget-Instance: lobby-screen'\n", gatewayURL)
+	fmt.Printf("  curl -s '%s/sidecar/widgets/calendar/apis/getCalendarEvents/raw?maxResults=1' -H 'X-Widget-Instance: lobby-screen'\n", gatewayURL)
 	fmt.Printf("  widgetgate log: %s\n", logFile.Name())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -75,8 +75,9 @@ func NewCache(ctx context.Context, store Store, cfg CacheConfig) *Cache {
 // StoreReads returns how many reads the cache has made from the store.
 func (c *Cache) StoreReads() int64 { return c.reads.Load() }
 
-// HasStaticBindings reports whether the operator configured any.
-func (c *Cache) HasStaticBindings() bool { return len(c.cfg.StaticBindings) > 0 }
+// InstanceOptional reports whether calls may omit the instance: only when
+// the operator configured static bindings for every instance ("*").
+func (c *Cache) InstanceOptional() bool { return len(c.cfg.StaticBindings["*"]) > 0 }
 
 // Resolve returns the active passport bound to authKey for instance (empty
 // when the caller named none). Errors wrap ErrNotBound, ErrInactive, or a
@@ -147,12 +148,15 @@ func load[T any](ctx context.Context, c *Cache, m *sync.Map, flightKey, key stri
 	read func(context.Context, string) (T, error), usable func(T) bool) (T, error) {
 	var zero T
 	now := c.cfg.Now()
-	if v, ok := m.Load(key); ok && !force {
+	if v, ok := m.Load(key); ok {
 		e := v.(*entry[T])
-		if now.Sub(e.fetched) < c.cfg.TTL {
+		// A forced re-read (the cached token expired) still waits a moment
+		// after the last read, so a passport that stays expired in Vault
+		// costs one Vault read a second, not one per call.
+		if age := now.Sub(e.fetched); age < c.cfg.TTL && (!force || age < time.Second) {
 			return e.val, e.err
 		}
-		if e.err == nil && usable(e.val) {
+		if !force && e.err == nil && usable(e.val) {
 			if now.UnixNano() >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
 				go refresh(c, m, flightKey, key, e, read)
 			}

@@ -86,6 +86,9 @@ func LoadDir(dir string, opt Options) (*Catalog, error) {
 			w   *Widget
 			err error
 		)
+		if strings.HasPrefix(name, ".") {
+			continue // editor and VCS leftovers
+		}
 		switch {
 		case e.Type()&fs.ModeSymlink != 0:
 			// A symlink could point anywhere on the host; packages are copied in, not linked.
@@ -97,9 +100,6 @@ func LoadDir(dir string, opt Options) (*Catalog, error) {
 			id = strings.TrimSuffix(name, ".zip")
 		default:
 			continue
-		}
-		if strings.HasPrefix(name, ".") {
-			continue // editor and VCS leftovers
 		}
 		if !widgetID.MatchString(id) {
 			errs = append(errs, fmt.Errorf("%s: widget id %q must match %s", full, id, widgetID))

@@ -32,6 +32,7 @@ type URL struct {
 type queryPair struct {
 	key   string // literal, as written in the template
 	value []part
+	noEq  bool // "?flag" without '=': rendered as written
 }
 
 // ParseOptions says what a URL template may use.
@@ -92,7 +93,7 @@ func ParseURL(raw string, opt ParseOptions) (*URL, error) {
 	}
 	if hasQuery && rawQuery != "" {
 		for _, pair := range strings.Split(rawQuery, "&") {
-			key, value, _ := strings.Cut(pair, "=")
+			key, value, hasEq := strings.Cut(pair, "=")
 			if key == "" || strings.ContainsAny(key, "{}") {
 				return nil, fmt.Errorf("url query key in %q must be a non-empty literal", pair)
 			}
@@ -100,7 +101,7 @@ func ParseURL(raw string, opt ParseOptions) (*URL, error) {
 			if err != nil {
 				return nil, fmt.Errorf("url query %q: %w", key, err)
 			}
-			t.query = append(t.query, queryPair{key: key, value: parts})
+			t.query = append(t.query, queryPair{key: key, value: parts, noEq: !hasEq})
 		}
 	}
 	for _, p := range t.allParts() {
@@ -197,7 +198,9 @@ func (t *URL) render(params map[string]string, user string) (string, *url.URL, e
 		b.WriteByte(sep)
 		sep = '&'
 		b.WriteString(q.key)
-		b.WriteByte('=')
+		if !q.noEq {
+			b.WriteByte('=')
+		}
 		for _, p := range q.value {
 			if p.kind == literal {
 				b.WriteString(p.text)

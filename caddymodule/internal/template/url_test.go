@@ -59,6 +59,8 @@ func TestRender(t *testing.T) {
 			"https://h.example/files/a.json"},
 		{"port kept", "http://127.0.0.1:8931/v1/data", map[string]string{"q": "1"}, "",
 			"http://127.0.0.1:8931/v1/data?q=1"},
+		{"flag without '=' kept", "https://h.example/p?flag&a={param.a}", map[string]string{"a": "1"}, "",
+			"https://h.example/p?flag&a=1"},
 		{"empty query value allowed", users, map[string]string{"userId": "1", "page": ""}, "",
 			"https://api.example.com/users/1/posts?page="},
 	}

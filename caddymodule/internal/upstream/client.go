@@ -28,6 +28,8 @@ type Config struct {
 	Timeout             time.Duration
 	IdleConnTimeout     time.Duration // default 90s
 	MaxIdleConnsPerHost int           // default 256
+	// IdleTimeout bounds silence while a raw-mode body streams. Default 30s.
+	IdleTimeout time.Duration
 	// MaxResponseHeaderBytes bounds the provider's response headers. Default 64 KiB.
 	MaxResponseHeaderBytes int64
 	// RootCAs replaces the system roots (tests, private CAs); nil = system.
@@ -47,6 +49,7 @@ func (c *Config) defaults() {
 	def(&c.ResponseHeaderTimeout, 30*time.Second)
 	def(&c.Timeout, 30*time.Second)
 	def(&c.IdleConnTimeout, 90*time.Second)
+	def(&c.IdleTimeout, 30*time.Second)
 	if c.MaxIdleConnsPerHost <= 0 {
 		c.MaxIdleConnsPerHost = 256
 	}
@@ -103,6 +106,9 @@ func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // Timeout is the configured call deadline.
 func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
+
+// IdleTimeout is how long a streamed body may stall.
+func (c *Client) IdleTimeout() time.Duration { return c.cfg.IdleTimeout }
 
 // NewRequest builds the outbound request for api, sent to u (the API's URL
 // template rendered with the caller's params). Only the schema decides its
@@ -161,8 +167,12 @@ var (
 
 func classify(req *http.Request, err error) error {
 	origin := req.URL.Scheme + "://" + req.URL.Host
+	// A connect that times out means the provider cannot be reached; only
+	// a provider that accepted the call and then went quiet timed out.
+	var oe *net.OpError
+	dial := errors.As(err, &oe) && oe.Op == "dial"
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	if !dial && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())) {
 		return &Error{Kind: ErrTimeout, Origin: origin}
 	}
 	if errors.Is(err, context.Canceled) {

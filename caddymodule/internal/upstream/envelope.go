@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"unicode/utf8"
 )
+
+// Redacted replaces the access token wherever a provider echoes it.
+const Redacted = "[REDACTED]"
 
 // Envelope reads resp's body (at most maxBody bytes, else ErrTooLarge with
 // nothing written) and returns the JSON envelope widgets expect:
@@ -25,6 +29,11 @@ func Envelope(resp *http.Response, token string, maxBody int64) ([]byte, error) 
 	body, err := readCapped(resp.Body, resp.ContentLength, maxBody)
 	if err != nil {
 		return nil, err
+	}
+	// Some APIs echo the request (debug endpoints, errors quoting the
+	// Authorization header). The widget must never see the credential.
+	if token != "" && bytes.Contains(body, []byte(token)) {
+		body = bytes.ReplaceAll(body, []byte(token), []byte(Redacted))
 	}
 	contentType := resp.Header.Get("Content-Type")
 
@@ -106,7 +115,7 @@ func bodyKind(contentType string, body []byte) kind {
 	switch {
 	case len(body) == 0:
 		return kindText
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	case mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "" && json.Valid(body):
 		// Embedding raw bytes is only safe when they are one valid JSON value.
 		if json.Valid(body) {
 			return kindJSON

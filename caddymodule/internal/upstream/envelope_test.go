@@ -40,6 +40,12 @@ func TestEnvelope(t *testing.T) {
 			h.Set("Connection", "X-Private")
 			h.Set("X-Private", "hop")
 			w.Write([]byte(`{"a": [1, 2.50, "x<y"], "b": null}`))
+		case "/echo":
+			h.Set("Content-Type", "application/json")
+			w.Write([]byte(`{"received": "Bearer ` + token + `"}`))
+		case "/untyped":
+			h["Content-Type"] = nil // no sniffing by net/http either
+			w.Write([]byte(`{"a": 1}`))
 		case "/problem":
 			h.Set("Content-Type", "application/problem+json")
 			w.WriteHeader(418)
@@ -88,6 +94,16 @@ func TestEnvelope(t *testing.T) {
 			}
 			if env["statusCode"] != 200.0 || env["statusText"] != "OK" || env["isSuccess"] != true {
 				t.Errorf("status fields = %v", env)
+			}
+		}},
+		{"/echo", func(t *testing.T, env map[string]any, _ []byte) {
+			if body := env["body"].(map[string]any); body["received"] != "Bearer "+Redacted {
+				t.Errorf("echoed token not redacted: %v", body)
+			}
+		}},
+		{"/untyped", func(t *testing.T, env map[string]any, _ []byte) {
+			if body, ok := env["body"].(map[string]any); !ok || body["a"] != 1.0 {
+				t.Errorf("JSON without Content-Type not parsed: %#v", env["body"])
 			}
 		}},
 		{"/problem", func(t *testing.T, env map[string]any, _ []byte) {

@@ -4,15 +4,18 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Stream writes resp to w as it came — status, the headers a widget may
 // see, and the body — in constant memory, whatever the body's size. It
-// closes resp.Body. An error after the status line is written can only cut
-// the body short; the caller cannot send a problem any more.
-func Stream(w http.ResponseWriter, resp *http.Response, token string) error {
+// closes resp.Body. A body that stalls for longer than idle is cut off by
+// calling abort (which cancels the upstream request). An error after the
+// status line is written can only cut the body short; the caller cannot
+// send a problem any more.
+func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.Duration, abort func()) error {
 	defer resp.Body.Close()
 	h := w.Header()
 	ResponseHeaders(resp, token, func(name string, values []string) { h[name] = values })
@@ -23,10 +26,24 @@ func Stream(w http.ResponseWriter, resp *http.Response, token string) error {
 	w.WriteHeader(resp.StatusCode)
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
-	_, err := io.CopyBuffer(writerOnly{w}, resp.Body, *buf)
-	return err
+	// No overall deadline here: a large download may take long. What is
+	// bounded is silence, so a provider that stops mid-body frees the
+	// connection.
+	timer := time.AfterFunc(idle, abort)
+	defer timer.Stop()
+	for {
+		n, err := resp.Body.Read(*buf)
+		timer.Reset(idle)
+		if n > 0 {
+			if _, werr := w.Write((*buf)[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
-
-// writerOnly hides w's ReadFrom so io.CopyBuffer uses our pooled buffer
-// instead of allocating its own for every response.
-type writerOnly struct{ io.Writer }

@@ -83,15 +83,15 @@ func New(cfg Config) (*Store, error) {
 		client.SetNamespace(cfg.Namespace)
 	}
 	s := &Store{client: client, tokenFile: cfg.TokenFile}
+	// A token file is read on first use, not here: "caddy validate" may run
+	// where Vault Agent's sink does not exist. Without either, the client
+	// has taken VAULT_TOKEN from the environment.
 	switch {
 	case cfg.TokenFile != "":
-		if err := s.loadTokenFile(); err != nil {
-			return nil, err
-		}
+		client.ClearToken() // the file wins over VAULT_TOKEN
 	case cfg.Token != "":
 		client.SetToken(strings.TrimSpace(cfg.Token))
 	}
-	// Otherwise the client has taken VAULT_TOKEN from the environment.
 	if cfg.Mount == "" {
 		cfg.Mount = "secret"
 	}
@@ -122,6 +122,14 @@ func (s *Store) loadTokenFile() error {
 // get reads one KV v2 secret. A 403 with a token file re-reads the file
 // once and retries: Vault Agent rewrites it when it renews our token.
 func (s *Store) get(ctx context.Context, path string) (map[string]any, error) {
+	if s.tokenFile != "" && s.client.Token() == "" {
+		s.tokenMu.Lock()
+		err := s.loadTokenFile()
+		s.tokenMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
 	sec, err := s.kv.Get(ctx, path)
 	if err != nil && s.tokenFile != "" && isForbidden(err) {
 		s.tokenMu.Lock()
@@ -152,6 +160,9 @@ func isForbidden(err error) bool {
 func describe(err error) string {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
+		if re.StatusCode == http.StatusForbidden {
+			return "HTTP 403 from Vault: permission denied (check widgetgate's Vault token and its policy)"
+		}
 		return fmt.Sprintf("HTTP %d from Vault", re.StatusCode)
 	}
 	return err.Error()
