@@ -50,9 +50,10 @@ type Handler struct {
 	// MaxParamValueBytes bounds a param's value. Default 8 KiB.
 	MaxParamValueBytes int `json:"max_param_value_bytes,omitempty"`
 
-	app    *App
-	limits limits
-	logger *zap.Logger
+	app     *App
+	limits  limits
+	logger  *zap.Logger
+	metrics *metrics
 }
 
 // CaddyModule returns the Caddy module information.
@@ -70,7 +71,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting widgetgate app: %w", err)
 	}
 	h.setup(appIface.(*App), ctx.Logger())
-	return nil
+	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
+	return err
 }
 
 func (h *Handler) setup(app *App, logger *zap.Logger) {
@@ -99,35 +101,49 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Every request under the
 // route is answered here, errors included, as JSON; next is never called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	if p := h.serve(w, r); p != nil {
+	start := time.Now()
+	widgetID, apiName, raw, ok := parseCallPath(r.URL.EscapedPath())
+	api, p := h.call(w, r, widgetID, apiName, raw, ok)
+	outcome := "ok"
+	if p != nil {
+		outcome = p.Code
 		if p.Status >= 500 {
 			h.logger.Warn("widget call failed", zap.String("widget", p.Widget), zap.String("api", p.API),
 				zap.String("code", p.Code), zap.String("message", p.Message))
 		}
 		writeProblem(w, p)
 	}
+	if api != nil {
+		h.metrics.observe(api.WidgetID, api.Name, outcome, raw, start)
+	} else {
+		h.metrics.observe("", "", outcome, raw, start)
+	}
 	return nil
 }
 
-// serve handles one call; a non-nil problem has not been written yet.
-// Checks run in the contract's order: bad call → unknown widget/api → no
-// passport → provider mismatch → Vault → upstream.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
-	widgetID, apiName, raw, ok := parseCallPath(r.URL.EscapedPath())
+// call handles one call and returns the API called (once known) and the
+// problem to answer with, not yet written. Checks run in the contract's
+// order: bad call → unknown widget/api → no passport → provider mismatch →
+// Vault → upstream.
+func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName string, raw, ok bool) (*schema.API, *problem) {
 	if !ok {
-		return newProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
+		return nil, newProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
 	}
 	if allowed := r.Method == http.MethodPost || raw && r.Method == http.MethodGet; !allowed {
-		w.Header().Set("Allow", map[bool]string{true: "GET, POST", false: "POST"}[raw])
-		return newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
+		allow := "POST"
+		if raw {
+			allow = "GET, POST"
+		}
+		w.Header().Set("Allow", allow)
+		return nil, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
 	}
 	params, p := readParams(r, h.limits)
 	if p != nil {
-		return p
+		return nil, p
 	}
 	instance, user, p := h.callerContext(r)
 	if p != nil {
-		return p
+		return nil, p
 	}
 
 	api, err := h.app.catalog.Lookup(widgetID, apiName)
@@ -135,11 +151,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
 	case errors.Is(err, schema.ErrUnknownWidget):
 		p := newProblem(http.StatusNotFound, "unknown_widget", fmt.Sprintf("no widget %q is loaded", widgetID))
 		p.Widget = widgetID
-		return p
+		return nil, p
 	case errors.Is(err, schema.ErrUnknownAPI):
 		p := newProblem(http.StatusNotFound, "unknown_api", fmt.Sprintf("widget %q has no authenticatedApis entry named %q", widgetID, apiName))
 		p.Widget, p.API = widgetID, apiName
-		return p
+		return nil, p
 	}
 	// The API is known from here on; tag problems with it.
 	tag := func(p *problem) *problem {
@@ -151,15 +167,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
 
 	u, err := api.URL.RenderURL(params, user)
 	if err != nil {
-		return tag(renderProblem(err))
+		return api, tag(renderProblem(err))
 	}
 	if api.UsesUser && user == "" {
-		return tag(renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam}))
+		return api, tag(renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam}))
 	}
 
 	pp, p := h.resolve(r.Context(), instance, api)
 	if p != nil {
-		return tag(p)
+		return api, tag(p)
 	}
 
 	ctx, cancel := context.WithCancel(r.Context())
@@ -171,39 +187,39 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *problem {
 
 	req, err := h.app.client.NewRequest(ctx, api, u, user, pp.AccessToken)
 	if err != nil {
-		return tag(renderProblem(err))
+		return api, tag(renderProblem(err))
 	}
 	resp, err := h.app.client.Do(req)
 	if err != nil {
 		if !deadline.Stop() {
 			err = upstream.ErrTimeout // our deadline fired and cancelled the call
 		}
-		return tag(upstreamProblem(r.Context(), err))
+		return api, tag(upstreamProblem(r.Context(), err))
 	}
 	if raw {
 		deadline.Stop()
 		if err := upstream.Stream(w, resp, pp.AccessToken, h.app.client.IdleTimeout(), cancel); err != nil {
 			h.logger.Debug("raw stream ended early", zap.String("widget", widgetID), zap.String("api", apiName), zap.Error(err))
 		}
-		return nil
+		return api, nil
 	}
 	envelope, err := upstream.Envelope(resp, pp.AccessToken, h.MaxResponseBytes)
 	if err != nil {
 		if errors.Is(err, upstream.ErrTooLarge) {
-			return tag(newProblem(http.StatusBadGateway, "upstream_response_too_large",
+			return api, tag(newProblem(http.StatusBadGateway, "upstream_response_too_large",
 				fmt.Sprintf("the provider's response is larger than %d bytes; use …/raw to stream it", h.MaxResponseBytes)))
 		}
 		if !deadline.Stop() {
 			err = upstream.ErrTimeout
 		}
-		return tag(upstreamProblem(r.Context(), err))
+		return api, tag(upstreamProblem(r.Context(), err))
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	w.Write(envelope)
-	return nil
+	return api, nil
 }
 
 // callerContext reads who is calling, as told by the trusted widget host.

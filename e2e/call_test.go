@@ -217,6 +217,22 @@ func TestWidgetCalls(t *testing.T) {
 	if strings.Contains(e.gw.Log(), token) {
 		t.Error("widgetgate's log contains the access token")
 	}
+
+	t.Run("metrics count calls by widget, api and outcome", func(t *testing.T) {
+		m := e.call(t, "GET", "/metrics", "")
+		for _, want := range []string{
+			`widgetgate_calls_total{api="getCalendarEvents",outcome="ok",widget="calendar"} 1`,
+			`widgetgate_calls_total{api="getCalendarEvents",outcome="passport_provider_mismatch",widget="calendar"} 1`,
+			`widgetgate_calls_total{api="",outcome="unknown_widget",widget=""} 2`, // "unknown widget" and "encoded slash"
+		} {
+			if !bytes.Contains(m.raw, []byte(want)) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if bytes.Contains(m.raw, []byte(token)) || bytes.Contains(m.raw, []byte("lobby")) {
+			t.Error("metrics contain the token or an instance id")
+		}
+	})
 }
 
 // TestVaultDown: with Vault stopped, calls whose token is cached still

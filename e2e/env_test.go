@@ -62,6 +62,9 @@ func start(t *testing.T, opt options) *env {
 	}
 }
 http://{addr} {
+	handle /metrics {
+		metrics
+	}
 	route /sidecar/* {
 		widgetgate {
 			` + opt.handlerBlock + `
