@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
@@ -63,7 +65,13 @@ type App struct {
 	// Upstream tunes the client that calls providers.
 	Upstream UpstreamConfig `json:"upstream,omitempty"`
 
-	catalog *schema.Catalog
+	// Refresh tunes how passports' tokens are kept fresh.
+	Refresh RefreshConfig `json:"refresh,omitempty"`
+
+	catalog   *schema.Catalog
+	providers map[string]*provider.Provider
+	refresher *refresh.Refresher
+	bg        context.Context
 	store   *vaultstore.Store
 	cache   *passport.Cache
 	client  *upstream.Client
@@ -71,8 +79,9 @@ type App struct {
 	logger  *zap.Logger
 }
 
-// VaultConfig says how to reach Vault. The token comes, in this order, from
-// TokenFile, Token, or the VAULT_TOKEN environment variable.
+// VaultConfig says how to reach Vault. The sidecar logs in with AppRole or
+// Kubernetes when configured; otherwise its token comes from TokenFile,
+// Token, or the VAULT_TOKEN environment variable.
 type VaultConfig struct {
 	// Address of the Vault server; default VAULT_ADDR, then https://127.0.0.1:8200.
 	Address string `json:"address,omitempty"`
@@ -82,8 +91,12 @@ type VaultConfig struct {
 	// in a config file ends up in backups and in Caddy's admin API.
 	Token string `json:"token,omitempty"`
 	// TokenFile is read for the token, e.g. the sink Vault Agent keeps
-	// fresh. It is re-read when Vault answers 403.
+	// fresh. It is re-read when it changes and when Vault answers 403.
 	TokenFile string `json:"token_file,omitempty"`
+	// AppRole logs the sidecar in with a role id and secret id.
+	AppRole *AppRoleConfig `json:"approle,omitempty"`
+	// Kubernetes logs the sidecar in with its service account token.
+	Kubernetes *KubernetesConfig `json:"kubernetes,omitempty"`
 	// CACert is a PEM file of the CA that signed Vault's certificate.
 	CACert string `json:"ca_cert,omitempty"`
 	// TLSServerName overrides the name checked in Vault's certificate.
@@ -94,6 +107,70 @@ type VaultConfig struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Timeout bounds one Vault request. Default 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// AppRoleConfig is Vault AppRole login. The token it gets is renewed while
+// it can be, and the sidecar logs in again when it reaches its max TTL.
+type AppRoleConfig struct {
+	// Mount of the approle auth method. Default "approle".
+	Mount string `json:"mount,omitempty"`
+	// RoleID, or RoleIDFile holding it.
+	RoleID     string `json:"role_id,omitempty"`
+	RoleIDFile string `json:"role_id_file,omitempty"`
+	// SecretIDFile holds the secret id, read at each login.
+	SecretIDFile string `json:"secret_id_file,omitempty"`
+	// SecretIDWrapped: the file holds a response-wrapping token to unwrap
+	// for the secret id.
+	SecretIDWrapped bool `json:"secret_id_wrapped,omitempty"`
+}
+
+// KubernetesConfig is Vault Kubernetes login.
+type KubernetesConfig struct {
+	// Mount of the kubernetes auth method. Default "kubernetes".
+	Mount string `json:"mount,omitempty"`
+	// Role to log in as.
+	Role string `json:"role,omitempty"`
+	// TokenFile is the service account token, re-read at each login.
+	// Default /var/run/secrets/kubernetes.io/serviceaccount/token.
+	TokenFile string `json:"token_file,omitempty"`
+}
+
+// auth turns the config into the Vault login settings.
+func (v *VaultConfig) auth() vaultstore.AuthConfig {
+	a := vaultstore.AuthConfig{Token: v.Token, TokenFile: v.TokenFile}
+	if v.AppRole != nil {
+		a.Method = vaultstore.AuthAppRole
+		a.AppRoleMount, a.RoleID, a.RoleIDFile = v.AppRole.Mount, v.AppRole.RoleID, v.AppRole.RoleIDFile
+		a.SecretIDFile, a.SecretIDWrapped = v.AppRole.SecretIDFile, v.AppRole.SecretIDWrapped
+	}
+	if v.Kubernetes != nil {
+		a.Method = vaultstore.AuthKubernetes
+		a.KubernetesMount, a.KubernetesRole, a.ServiceAccountTokenFile = v.Kubernetes.Mount, v.Kubernetes.Role, v.Kubernetes.TokenFile
+	}
+	return a
+}
+
+// RefreshConfig tunes token refresh. Client credentials of built-in
+// providers are read from Vault (<prefix>/providers/<name>), never from
+// the config.
+type RefreshConfig struct {
+	// Disabled turns off refreshing: tokens are used until they expire.
+	// For setups where another system keeps Vault's tokens fresh.
+	Disabled bool `json:"disabled,omitempty"`
+	// ScanInterval is how often the background refresher looks for
+	// passports due for refresh (±20 % jitter). Default 1m.
+	ScanInterval caddy.Duration `json:"scan_interval,omitempty"`
+	// Concurrency bounds background refreshes running at once. Default 4.
+	Concurrency int `json:"concurrency,omitempty"`
+	// LeaseTTL is how long a replica's refresh lease lasts unless renewed. Default 15s.
+	LeaseTTL caddy.Duration `json:"lease_ttl,omitempty"`
+	// TokenTimeout bounds one call to a token endpoint. Default 10s.
+	TokenTimeout caddy.Duration `json:"token_timeout,omitempty"`
+	// DefaultLifetime is given to tokens whose response has no expires_in. Default 1h.
+	DefaultLifetime caddy.Duration `json:"default_lifetime,omitempty"`
+	// ReconnectBackoff: after a provider refuses a refresh token
+	// (invalid_grant), it is not asked again for this long. Default 15m.
+	ReconnectBackoff caddy.Duration `json:"reconnect_backoff,omitempty"`
 }
 
 // UpstreamConfig tunes calls to providers.
@@ -144,9 +221,10 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 	a.catalog = catalog
 
 	a.store, err = vaultstore.New(vaultstore.Config{
-		Address: a.Vault.Address, Namespace: a.Vault.Namespace, Token: a.Vault.Token,
-		TokenFile: a.Vault.TokenFile, CACert: a.Vault.CACert, TLSServerName: a.Vault.TLSServerName,
+		Address: a.Vault.Address, Namespace: a.Vault.Namespace, Auth: a.Vault.auth(),
+		CACert: a.Vault.CACert, TLSServerName: a.Vault.TLSServerName,
 		Mount: a.Vault.Mount, Prefix: a.Vault.Prefix, Timeout: time.Duration(a.Vault.Timeout),
+		Logger: slog.New(zapslog.NewHandler(logger.Core())),
 	})
 	if err != nil {
 		return err
@@ -160,14 +238,32 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 	if skew <= 0 {
 		skew = 30 * time.Second
 	}
+	if err := a.loadProviders(); err != nil {
+		return err
+	}
+	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	bg, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.cache = passport.NewCache(bg, a.store, passport.CacheConfig{
+	a.bg, a.cancel = bg, cancel
+	cacheCfg := passport.CacheConfig{
 		TTL:            time.Duration(a.CacheTTL),
 		Skew:           skew,
 		StaticBindings: static,
-		Logger:         slog.New(zapslog.NewHandler(a.logger.Core())),
-	})
+		Logger:         slogger,
+	}
+	if !a.Refresh.Disabled {
+		a.refresher = refresh.New(bg, a.store, a.provider, refresh.Config{
+			LeaseTTL:         time.Duration(a.Refresh.LeaseTTL),
+			TokenTimeout:     time.Duration(a.Refresh.TokenTimeout),
+			DefaultLifetime:  time.Duration(a.Refresh.DefaultLifetime),
+			ReconnectBackoff: time.Duration(a.Refresh.ReconnectBackoff),
+			Skew:             skew,
+			Logger:           slogger,
+			// The cache is built just below; refreshes only start later.
+			Refreshed: func(p *passport.Passport) { a.cache.Store(p) },
+		})
+		cacheCfg.Refresh = a.refresher.Refresh
+	}
+	a.cache = passport.NewCache(bg, a.store, cacheCfg)
 
 	var roots *x509.CertPool
 	if a.Upstream.CACert != "" {
@@ -192,6 +288,15 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 	return nil
 }
 
+// canRefresh reports whether a refused token is worth a forced refresh.
+func (a *App) canRefresh(p *passport.Passport) bool {
+	if a.refresher == nil || p.RefreshToken == "" {
+		return false
+	}
+	prov, ok := a.providers[p.Provider]
+	return ok && prov.Refresh.Type != provider.RefreshNone
+}
+
 // Validate checks the config for mistakes Provision does not catch.
 func (a *App) Validate() error {
 	for inst, b := range a.StaticBindings {
@@ -207,8 +312,27 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start implements caddy.App. Nothing runs in the background yet.
-func (a *App) Start() error { return nil }
+// Start starts the background work: importing client secrets found in
+// widget packages into Vault, and the refresher. Neither blocks: Vault may
+// be down when Caddy starts, and calls must still be served from cache.
+func (a *App) Start() error {
+	if err := a.store.Start(a.bg); err != nil {
+		return fmt.Errorf("vault login: %w", err)
+	}
+	go a.importBundledSecrets()
+	if a.refresher != nil {
+		interval := time.Duration(a.Refresh.ScanInterval)
+		if interval <= 0 {
+			interval = time.Minute
+		}
+		concurrency := a.Refresh.Concurrency
+		if concurrency <= 0 {
+			concurrency = 4
+		}
+		go a.refresher.Run(a.bg, interval, concurrency, a.cache.Passport)
+	}
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
@@ -218,6 +342,9 @@ func (a *App) Stop() error { return nil }
 func (a *App) Cleanup() error {
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.store != nil {
+		a.store.Stop()
 	}
 	if a.client != nil {
 		a.client.Close()

@@ -38,6 +38,26 @@ func init() {
 //				mount <mount>
 //				prefix <prefix>
 //				timeout <duration>
+//				approle {
+//					mount <mount>
+//					role_id <id> | role_id_file <path>
+//					secret_id_file <path>
+//					secret_id_wrapped
+//				}
+//				kubernetes {
+//					mount <mount>
+//					role <role>
+//					token_file <path>
+//				}
+//			}
+//			refresh {
+//				disabled
+//				scan_interval <duration>
+//				concurrency <n>
+//				lease_ttl <duration>
+//				token_timeout <duration>
+//				default_lifetime <duration>
+//				reconnect_backoff <duration>
 //			}
 //			upstream {
 //				dial_timeout <duration>
@@ -98,6 +118,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.Vault.unmarshal(d)
 		case "upstream":
 			err = a.Upstream.unmarshal(d)
+		case "refresh":
+			err = a.Refresh.unmarshal(d)
 		default:
 			return d.Errf("unrecognized widgetgate option %q", d.Val())
 		}
@@ -130,8 +152,92 @@ func (v *VaultConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &v.Prefix)
 		case "timeout":
 			err = durationArg(d, &v.Timeout)
+		case "approle":
+			v.AppRole = new(AppRoleConfig)
+			err = v.AppRole.unmarshal(d)
+		case "kubernetes":
+			v.Kubernetes = new(KubernetesConfig)
+			err = v.Kubernetes.unmarshal(d)
 		default:
 			return d.Errf("unrecognized vault option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *AppRoleConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "mount":
+			err = oneArg(d, &c.Mount)
+		case "role_id":
+			err = oneArg(d, &c.RoleID)
+		case "role_id_file":
+			err = oneArg(d, &c.RoleIDFile)
+		case "secret_id_file":
+			err = oneArg(d, &c.SecretIDFile)
+		case "secret_id_wrapped":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.SecretIDWrapped = true
+		default:
+			return d.Errf("unrecognized approle option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *KubernetesConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "mount":
+			err = oneArg(d, &c.Mount)
+		case "role":
+			err = oneArg(d, &c.Role)
+		case "token_file":
+			err = oneArg(d, &c.TokenFile)
+		default:
+			return d.Errf("unrecognized kubernetes option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *RefreshConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "disabled":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			r.Disabled = true
+		case "scan_interval":
+			err = durationArg(d, &r.ScanInterval)
+		case "concurrency":
+			err = intArg(d, &r.Concurrency)
+		case "lease_ttl":
+			err = durationArg(d, &r.LeaseTTL)
+		case "token_timeout":
+			err = durationArg(d, &r.TokenTimeout)
+		case "default_lifetime":
+			err = durationArg(d, &r.DefaultLifetime)
+		case "reconnect_backoff":
+			err = durationArg(d, &r.ReconnectBackoff)
+		default:
+			return d.Errf("unrecognized refresh option %q", d.Val())
 		}
 		if err != nil {
 			return err

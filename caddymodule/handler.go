@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
@@ -185,16 +187,12 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 	deadline := time.AfterFunc(h.app.client.Timeout(), cancel)
 	defer deadline.Stop()
 
-	req, err := h.app.client.NewRequest(ctx, api, u, user, pp.AccessToken)
-	if err != nil {
-		return api, tag(renderProblem(err))
-	}
-	resp, err := h.app.client.Do(req)
-	if err != nil {
+	resp, pp, p := h.send(ctx, api, u, user, pp)
+	if p != nil {
 		if !deadline.Stop() {
-			err = upstream.ErrTimeout // our deadline fired and cancelled the call
+			p = upstreamProblem(r.Context(), upstream.ErrTimeout) // our deadline fired and cancelled the call
 		}
-		return api, tag(upstreamProblem(r.Context(), err))
+		return api, tag(p)
 	}
 	if raw {
 		deadline.Stop()
@@ -222,6 +220,32 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 	return api, nil
 }
 
+// send makes the upstream call. A provider that refuses a token we thought
+// valid (401) gets one forced refresh and one retry: the schema's request
+// is static, so replaying it is safe. A second 401 goes to the widget.
+func (h *Handler) send(ctx context.Context, api *schema.API, u *url.URL, user string, pp *passport.Passport) (*http.Response, *passport.Passport, *problem) {
+	for attempt := 0; ; attempt++ {
+		req, err := h.app.client.NewRequest(ctx, api, u, user, pp.AccessToken)
+		if err != nil {
+			return nil, nil, renderProblem(err)
+		}
+		resp, err := h.app.client.Do(req)
+		if err != nil {
+			return nil, nil, upstreamProblem(ctx, err)
+		}
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !h.app.canRefresh(pp) {
+			return resp, pp, nil
+		}
+		resp.Body.Close()
+		fresh, err := h.app.cache.Refresh(ctx, pp)
+		if err != nil {
+			return nil, nil, resolveProblem(ctx, err, api)
+		}
+		h.logger.Info("provider refused the token; refreshed and retried", zap.String("widget", api.WidgetID), zap.String("api", api.Name))
+		pp = fresh
+	}
+}
+
 // callerContext reads who is calling, as told by the trusted widget host.
 func (h *Handler) callerContext(r *http.Request) (instance, user string, p *problem) {
 	instance = r.Header.Get(h.InstanceHeader)
@@ -246,25 +270,38 @@ func (h *Handler) callerContext(r *http.Request) (instance, user string, p *prob
 // is of the provider the schema asks for.
 func (h *Handler) resolve(ctx context.Context, instance string, api *schema.API) (*passport.Passport, *problem) {
 	pp, err := h.app.cache.Resolve(ctx, instance, api.Auth.Key)
-	switch {
-	case err == nil:
-	case errors.Is(err, passport.ErrNotBound), errors.Is(err, passport.ErrInactive):
-		h.logger.Debug("authentication required", zap.String("instance", instance), zap.String("auth_key", api.Auth.Key), zap.Error(err))
-		return nil, newProblem(http.StatusUnauthorized, "authentication_required",
-			fmt.Sprintf("Authentication required: no active passport is connected for %q; an administrator must connect and bind one", api.Auth.Key))
-	case ctx.Err() != nil:
-		return nil, newProblem(499, "client_closed", "the caller went away")
-	default:
-		p := newProblem(http.StatusServiceUnavailable, "vault_unavailable", "the secret store cannot be reached; try again shortly")
-		p.RetryAfter = 5
-		h.logger.Error("vault unavailable", zap.Error(err))
-		return nil, p
+	if err != nil {
+		h.logger.Debug("no usable passport", zap.String("instance", instance), zap.String("auth_key", api.Auth.Key), zap.Error(err))
+		return nil, resolveProblem(ctx, err, api)
 	}
 	if want := api.Auth.Provider; want != "" && pp.Provider != want {
 		return nil, newProblem(http.StatusForbidden, "passport_provider_mismatch",
 			fmt.Sprintf("the passport bound to %q is a %q passport; this API needs %q", api.Auth.Key, pp.Provider, want))
 	}
 	return pp, nil
+}
+
+// resolveProblem maps a failure to get a usable token to a problem.
+func resolveProblem(ctx context.Context, err error, api *schema.API) *problem {
+	switch {
+	case errors.Is(err, refresh.ErrReconnectRequired):
+		p := newProblem(http.StatusUnauthorized, "authentication_required",
+			fmt.Sprintf("Authentication required: the provider revoked the passport for %q; an administrator must reconnect it", api.Auth.Key))
+		p.Reason = passport.StatusReconnectRequired
+		return p
+	case errors.Is(err, passport.ErrNotBound), errors.Is(err, passport.ErrInactive):
+		return newProblem(http.StatusUnauthorized, "authentication_required",
+			fmt.Sprintf("Authentication required: no active passport is connected for %q; an administrator must connect and bind one", api.Auth.Key))
+	case errors.Is(err, refresh.ErrFailed):
+		p := newProblem(http.StatusBadGateway, "token_refresh_failed", "the provider's token endpoint is failing; the passport's token could not be renewed")
+		p.RetryAfter = 30
+		return p
+	case ctx.Err() != nil:
+		return newProblem(499, "client_closed", "the caller went away")
+	}
+	p := newProblem(http.StatusServiceUnavailable, "vault_unavailable", "the secret store cannot be reached; try again shortly")
+	p.RetryAfter = 5
+	return p
 }
 
 func renderProblem(err error) *problem {

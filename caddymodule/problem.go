@@ -15,6 +15,7 @@ type problem struct {
 	Code       string `json:"code"`
 	Message    string `json:"message"`
 	Param      string `json:"param,omitempty"`
+	Reason     string `json:"reason,omitempty"` // e.g. "reconnect_required"
 	Widget     string `json:"widget,omitempty"`
 	API        string `json:"api,omitempty"`
 	RetryAfter int    `json:"-"` // seconds; sets the Retry-After header

@@ -21,7 +21,7 @@ func TestWidgetCalls(t *testing.T) {
 	e.vault.PutPassport(t, "pp-saas", "custom:my-api-connector", token)
 	e.vault.PutPassport(t, "pp-ms", "microsoft", token)
 	e.vault.Put(t, "widgetgate/passports/pp-off", map[string]any{"provider": "google", "status": "inactive"})
-	e.bind(t, "lobby", map[string]any{"googleCalAuth": "pp-google", "myApiAuth": "pp-saas", "labAuth": "pp-google"})
+	e.bind(t, "lobby", map[string]any{"googleCalAuth": "pp-google", "myApiAuth": "pp-saas", "labAuth": "pp-saas"})
 	e.bind(t, "wrong-provider", map[string]any{"googleCalAuth": "pp-ms"})
 	e.bind(t, "inactive", map[string]any{"googleCalAuth": "pp-off"})
 	e.bind(t, "dangling", map[string]any{"googleCalAuth": "pp-deleted"})

@@ -109,8 +109,10 @@ func writeLabWidget(t *testing.T, dir, provURL string) {
 			"headers": map[string]string{"Authorization": "Bearer {authorization.labAuth.token}"}}
 	}
 	schema := map[string]any{
+		// The lab refreshes against the stand-in's token endpoint through the
+		// custom passport bundled in examples/widgets/my-saas.
 		"authentications": []any{map[string]any{"authenticationType": "passport", "authKey": "labAuth",
-			"metadata": map[string]any{"passportProvider": "google"}}},
+			"metadata": map[string]any{"passportProvider": "custom:my-api-connector"}}},
 		"authenticatedApis": []any{
 			api("text", provURL+"/text"),
 			api("image", provURL+"/image.png"),
@@ -121,6 +123,7 @@ func writeLabWidget(t *testing.T, dir, provURL string) {
 			api("slow", provURL+"/slow?ms=10000"),
 			api("stream", provURL+"/stream?bytes=5000000"),
 			api("unreachable", "http://"+closedAddr(t)+"/x"),
+			api("always401", provURL+"/status/401"),
 		},
 	}
 	b, _ := json.Marshal(schema)

@@ -34,6 +34,10 @@ type CacheConfig struct {
 	Logger         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Refresh, when set, gets a new token for a passport whose token
+	// expired (refresh.Refresher.Refresh). It returns an error wrapping
+	// ErrNotRefreshable when the passport cannot be refreshed.
+	Refresh func(ctx context.Context, stale *Passport) (*Passport, error)
 }
 
 // Cache resolves (instance, authKey) to a passport, keeping Vault off the
@@ -94,17 +98,49 @@ func (c *Cache) Resolve(ctx context.Context, instance, authKey string) (*Passpor
 	if !p.Active() {
 		return nil, fmt.Errorf("%w: passport %s is %s", ErrInactive, id, p.Status)
 	}
-	if p.Expired(c.cfg.Now(), c.cfg.Skew) {
-		// Someone (an administrator, another replica's refresher) may have
-		// written a fresh token since we read it.
-		if p, err = c.passport(ctx, id, true); err != nil {
-			return nil, err
-		}
-		if !p.Active() || p.Expired(c.cfg.Now(), c.cfg.Skew) {
-			return nil, fmt.Errorf("%w: passport %s token expired at %s", ErrInactive, id, p.Expiry.Format(time.RFC3339))
+	if !p.Expired(c.cfg.Now(), c.cfg.Skew) {
+		return p, nil
+	}
+	if c.cfg.Refresh != nil {
+		np, err := c.Refresh(ctx, p)
+		if !errors.Is(err, ErrNotRefreshable) {
+			return np, err
 		}
 	}
+	// Someone (an administrator, another replica) may have written a fresh
+	// token since we read it.
+	if p, err = c.passport(ctx, id, true); err != nil {
+		return nil, err
+	}
+	if !p.Active() || p.Expired(c.cfg.Now(), c.cfg.Skew) {
+		return nil, fmt.Errorf("%w: passport %s token expired at %s", ErrInactive, id, p.Expiry.Format(time.RFC3339))
+	}
 	return p, nil
+}
+
+// Refresh gets stale a new token (see CacheConfig.Refresh) and caches it.
+// Callers use it when a provider refuses a token we thought valid.
+func (c *Cache) Refresh(ctx context.Context, stale *Passport) (*Passport, error) {
+	if c.cfg.Refresh == nil {
+		return nil, ErrNotRefreshable
+	}
+	p, err := c.cfg.Refresh(ctx, stale)
+	if err != nil {
+		return nil, err
+	}
+	c.Store(p)
+	return p, nil
+}
+
+// Store caches p as freshly read, e.g. after this replica refreshed it.
+func (c *Cache) Store(p *Passport) {
+	c.passes.Store(p.ID, &entry[*Passport]{val: p, fetched: c.cfg.Now()})
+}
+
+// Passport returns passport id through the cache (for the background
+// refresher, which must not read every passport from Vault each scan).
+func (c *Cache) Passport(ctx context.Context, id string) (*Passport, error) {
+	return c.passport(ctx, id, false)
 }
 
 func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (string, error) {

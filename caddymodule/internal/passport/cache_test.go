@@ -23,7 +23,7 @@ func (c *clock) Add(d time.Duration) { c.t.Add(int64(d)) }
 func setup(t *testing.T, cfg passport.CacheConfig) (*testenv.Vault, *passport.Cache) {
 	t.Helper()
 	v := testenv.StartVault(t)
-	store, err := vaultstore.New(vaultstore.Config{Address: v.Addr, Token: v.Token})
+	store, err := vaultstore.New(vaultstore.Config{Address: v.Addr, Auth: vaultstore.AuthConfig{Token: v.Token}})
 	if err != nil {
 		t.Fatal(err)
 	}

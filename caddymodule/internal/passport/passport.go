@@ -13,6 +13,9 @@ import (
 const (
 	StatusActive   = "active"
 	StatusInactive = "inactive"
+	// StatusReconnectRequired: the refresh token was refused (revoked,
+	// expired); an administrator must connect the passport again.
+	StatusReconnectRequired = "reconnect_required"
 )
 
 // Passport is one stored OAuth connection. It is immutable once built: the
@@ -26,6 +29,16 @@ type Passport struct {
 	RefreshToken string
 	// Expiry is when the access token stops working; zero means unknown.
 	Expiry time.Time
+	// LastRefresh is when widgetgate last refreshed the token.
+	LastRefresh time.Time
+	// LastError is why the last refresh failed ("invalid_grant", …), without detail.
+	LastError string
+	// RetryAfter: a reconnect_required passport is not refreshed again before this.
+	RetryAfter time.Time
+	// SubjectID and InstanceURL are for Appspace API v3 passports.
+	SubjectID, InstanceURL string
+	// Version is the Vault KV version this was read at.
+	Version int
 }
 
 // Active reports whether an administrator connected the passport and it has
@@ -46,6 +59,9 @@ type Bindings map[string]string
 var (
 	ErrNotFound  = errors.New("not found")
 	ErrMalformed = errors.New("malformed record")
+	// ErrNotRefreshable: the passport's token cannot be refreshed (no
+	// known provider, no refresh token, refresh type "none").
+	ErrNotRefreshable = errors.New("passport cannot be refreshed")
 )
 
 // Store is where passports and bindings live (Vault, in production).

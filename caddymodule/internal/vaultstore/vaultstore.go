@@ -9,11 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -25,22 +24,25 @@ import (
 type Config struct {
 	Address       string
 	Namespace     string
-	Token         string // literal token; used when TokenFile is empty
-	TokenFile     string // e.g. the sink file Vault Agent keeps fresh
+	Auth          AuthConfig // how the sidecar logs in (token, token file, AppRole, Kubernetes)
 	CACert        string
 	TLSServerName string
 	Mount         string // KV v2 mount, default "secret"
 	Prefix        string // path prefix inside the mount, default "widgetgate"
-	Timeout       time.Duration
+	// Timeout bounds one Vault request (never the client's 60 s default:
+	// Vault sits on the request path). Default 5s.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
-// Store reads widgetgate's data from Vault. It is safe for concurrent use.
+// Store reads and writes widgetgate's data in Vault. It is safe for
+// concurrent use.
 type Store struct {
-	client    *vault.Client
-	kv        *vault.KVv2
-	prefix    string
-	tokenFile string
-	tokenMu   sync.Mutex
+	client *vault.Client
+	auth   *Authenticator
+	kv     *vault.KVv2
+	mount  string
+	prefix string
 }
 
 // ErrUnavailable wraps every failure to get an answer from Vault.
@@ -53,8 +55,8 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
 // ValidID reports whether s can name a passport or an instance.
 func ValidID(s string) bool { return idPattern.MatchString(s) && !strings.Contains(s, "..") }
 
-// New builds a Store. It does no network I/O, so it is safe in a Caddy
-// Provision that also runs on "caddy validate"; it reads TokenFile.
+// New builds a Store. It does no network I/O and reads no file, so it is
+// safe in a Caddy Provision, which also runs on "caddy validate".
 func New(cfg Config) (*Store, error) {
 	vc := vault.DefaultConfig()
 	if vc.Error != nil {
@@ -82,72 +84,76 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Namespace != "" {
 		client.SetNamespace(cfg.Namespace)
 	}
-	s := &Store{client: client, tokenFile: cfg.TokenFile}
-	// A token file is read on first use, not here: "caddy validate" may run
-	// where Vault Agent's sink does not exist. Without either, the client
-	// has taken VAULT_TOKEN from the environment.
-	switch {
-	case cfg.TokenFile != "":
-		client.ClearToken() // the file wins over VAULT_TOKEN
-	case cfg.Token != "":
-		client.SetToken(strings.TrimSpace(cfg.Token))
+	auth, err := NewAuthenticator(client, cfg.Auth, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
+	s := &Store{client: client, auth: auth}
 	if cfg.Mount == "" {
 		cfg.Mount = "secret"
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "widgetgate"
 	}
-	s.kv = client.KVv2(strings.Trim(cfg.Mount, "/"))
+	s.mount = strings.Trim(cfg.Mount, "/")
+	s.kv = client.KVv2(s.mount)
 	s.prefix = strings.Trim(cfg.Prefix, "/")
 	return s, nil
 }
 
-// Client returns the underlying Vault client, for writers added later.
-func (s *Store) Client() *vault.Client { return s.client }
+// Start logs in to Vault and keeps the sidecar's token alive. It does not
+// fail when Vault is down: reads answer "unavailable" until login works.
+func (s *Store) Start(ctx context.Context) error { return s.auth.Start(ctx) }
 
-func (s *Store) loadTokenFile() error {
-	b, err := os.ReadFile(s.tokenFile)
-	if err != nil {
-		return fmt.Errorf("reading vault token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return fmt.Errorf("vault token file %s is empty", s.tokenFile)
-	}
-	s.client.SetToken(tok)
-	return nil
+// Stop ends the background login and renewal.
+func (s *Store) Stop() { s.auth.Stop() }
+
+// get reads one KV v2 secret.
+func (s *Store) get(ctx context.Context, path string) (map[string]any, error) {
+	data, _, err := s.getVersioned(ctx, path)
+	return data, err
 }
 
-// get reads one KV v2 secret. A 403 with a token file re-reads the file
-// once and retries: Vault Agent rewrites it when it renews our token.
-func (s *Store) get(ctx context.Context, path string) (map[string]any, error) {
-	if s.tokenFile != "" && s.client.Token() == "" {
-		s.tokenMu.Lock()
-		err := s.loadTokenFile()
-		s.tokenMu.Unlock()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+// authorized runs op with a token: it logs in first when there is none
+// yet, and after a 403 logs in again (or re-reads the token file) and runs
+// op once more: Vault Agent may have rotated the file, a lease may have
+// ended early.
+func (s *Store) authorized(ctx context.Context, op func() error) error {
+	if s.client.Token() == "" {
+		if err := s.auth.EnsureToken(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
-	sec, err := s.kv.Get(ctx, path)
-	if err != nil && s.tokenFile != "" && isForbidden(err) {
-		s.tokenMu.Lock()
-		reloadErr := s.loadTokenFile()
-		s.tokenMu.Unlock()
-		if reloadErr == nil {
-			sec, err = s.kv.Get(ctx, path)
-		}
+	err := op()
+	if isForbidden(err) && s.auth.Relogin(ctx) == nil {
+		err = op()
 	}
+	return err
+}
+
+// getVersioned is get that also returns the secret's KV version, for
+// check-and-set writes.
+func (s *Store) getVersioned(ctx context.Context, path string) (map[string]any, int, error) {
+	var sec *vault.KVSecret
+	err := s.authorized(ctx, func() (err error) {
+		sec, err = s.kv.Get(ctx, path)
+		return err
+	})
 	switch {
 	case errors.Is(err, vault.ErrSecretNotFound):
-		return nil, passport.ErrNotFound
+		return nil, 0, passport.ErrNotFound
+	case errors.Is(err, ErrUnavailable):
+		return nil, 0, err
 	case err != nil:
-		return nil, fmt.Errorf("%w: reading %s: %s", ErrUnavailable, path, describe(err))
+		return nil, 0, fmt.Errorf("%w: reading %s: %s", ErrUnavailable, path, describe(err))
 	case sec == nil || sec.Data == nil:
-		return nil, passport.ErrNotFound
+		return nil, 0, passport.ErrNotFound
 	}
-	return sec.Data, nil
+	version := 0
+	if sec.VersionMetadata != nil {
+		version = sec.VersionMetadata.Version
+	}
+	return sec.Data, version, nil
 }
 
 func isForbidden(err error) bool {
@@ -170,31 +176,11 @@ func describe(err error) string {
 
 // Passport reads <prefix>/passports/<id>.
 func (s *Store) Passport(ctx context.Context, id string) (*passport.Passport, error) {
-	if !ValidID(id) {
-		return nil, passport.ErrNotFound
-	}
-	data, err := s.get(ctx, s.prefix+"/passports/"+id)
+	rec, err := s.PassportRecord(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	p := &passport.Passport{
-		ID:           id,
-		Provider:     str(data, "provider"),
-		Status:       str(data, "status"),
-		AccessToken:  str(data, "access_token"),
-		TokenType:    str(data, "token_type"),
-		RefreshToken: str(data, "refresh_token"),
-	}
-	if exp := str(data, "expiry"); exp != "" {
-		t, err := time.Parse(time.RFC3339, exp)
-		if err != nil {
-			// Never guess a lifetime: a passport with an unreadable expiry
-			// is reported as such rather than used forever.
-			return nil, fmt.Errorf("%w: passport %s: expiry %q is not RFC 3339", passport.ErrMalformed, id, exp)
-		}
-		p.Expiry = t
-	}
-	return p, nil
+	return rec.Passport, nil
 }
 
 // Bindings reads <prefix>/bindings/<instance>.

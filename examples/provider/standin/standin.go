@@ -1,6 +1,7 @@
 // Package standin provides an in-process HTTP server that stands in for the
 // upstream APIs widgetgate talks to: Google Calendar, Microsoft Graph, a
-// custom OAuth-protected SaaS API and an RFC 6749 token endpoint.
+// custom OAuth-protected SaaS API, an RFC 6749 token endpoint and the
+// Appspace API v3 token endpoint.
 //
 // The real services cannot be reached from tests or the offline demo, so the
 // stand-in reproduces their response shapes and, importantly, their distinct
@@ -29,6 +30,10 @@ const maxBody = 16 << 20
 // tokenPath is the OAuth token endpoint. Calls to it are counted rather than
 // recorded, so that Requests reflects only API traffic.
 const tokenPath = "/oauth/token"
+
+// appspaceTokenPath is the Appspace API v3 token endpoint. Like tokenPath,
+// calls to it are counted, not recorded, and it shares the refresh tokens.
+const appspaceTokenPath = "/api/v3/authorization/token"
 
 // Request is a snapshot of one request received by the API routes.
 type Request struct {
@@ -63,6 +68,7 @@ type Provider struct {
 	refreshTokens map[string]bool
 	requests      []Request
 	tokenCalls    int
+	onToken       func(*http.Request)
 }
 
 // New returns a Provider with no valid access or refresh tokens.
@@ -89,6 +95,8 @@ func New() *Provider {
 
 	// OAuth token endpoint (all methods, so non-POST gets an RFC-style error).
 	m.HandleFunc(tokenPath, p.token)
+	// Appspace API v3 token endpoint (all methods, for the same reason).
+	m.HandleFunc(appspaceTokenPath, p.appspaceToken)
 
 	// Unauthenticated utility routes used to exercise the gateway.
 	m.HandleFunc("GET /text", handleText)
@@ -109,6 +117,32 @@ func New() *Provider {
 	return p
 }
 
+// OnToken sets a hook run at the start of every token-endpoint call,
+// before the refresh token is checked. Tests use it to make the endpoint
+// slow or to hold a redemption until its caller gives up. A call whose
+// client has gone away by the time the hook returns rotates nothing, as a
+// provider whose transaction never committed.
+func (p *Provider) OnToken(hook func(r *http.Request)) {
+	p.mu.Lock()
+	p.onToken = hook
+	p.mu.Unlock()
+}
+
+// tokenHook runs the OnToken hook and reports whether the call goes on.
+func (p *Provider) tokenHook(r *http.Request) bool {
+	p.mu.Lock()
+	hook := p.onToken
+	p.mu.Unlock()
+	if hook != nil {
+		// Read the (small) body first: net/http notices a client that went
+		// away, and cancels r.Context(), only once the body is consumed.
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		hook(r)
+	}
+	return r.Context().Err() == nil
+}
+
 // AddToken makes access token tok valid (as a Bearer token) for API calls.
 // Several tokens may be valid at once.
 func (p *Provider) AddToken(tok string) {
@@ -125,9 +159,10 @@ func (p *Provider) RevokeToken(tok string) {
 	delete(p.tokens, tok)
 }
 
-// AddRefreshToken makes refresh token rt redeemable once at the token
-// endpoint. Redeeming it rotates it: rt becomes invalid and the response
-// carries a new refresh token.
+// AddRefreshToken makes refresh token rt redeemable once at a token
+// endpoint (/oauth/token or /api/v3/authorization/token). Redeeming it
+// rotates it: rt becomes invalid and the response carries a new refresh
+// token.
 func (p *Provider) AddRefreshToken(rt string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -153,7 +188,8 @@ func (p *Provider) Reset() {
 	p.requests = nil
 }
 
-// TokenCalls returns how many times the token endpoint was called.
+// TokenCalls returns how many times a token endpoint (/oauth/token or the
+// Appspace /api/v3/authorization/token) was called.
 func (p *Provider) TokenCalls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -164,7 +200,7 @@ func (p *Provider) TokenCalls() int {
 // then dispatches it. Recording happens before any auth check so tests can
 // inspect what a client sent even when it was rejected.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != tokenPath {
+	if r.URL.Path != tokenPath && r.URL.Path != appspaceTokenPath {
 		p.record(r)
 	}
 	p.mux.ServeHTTP(w, r)
@@ -434,6 +470,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.tokenCalls++
 	p.mu.Unlock()
+	if !p.tokenHook(r) {
+		return
+	}
 
 	// RFC 6749 section 5.1: token responses must not be cached.
 	w.Header().Set("Cache-Control", "no-store")
@@ -514,6 +553,98 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn:    3599,
 		RefreshToken: next,
 		Scope:        scope,
+	})
+}
+
+// ---- Appspace API v3 token endpoint ----------------------------------------
+
+// appspaceTokenRequest is the refresh body Appspace documents.
+type appspaceTokenRequest struct {
+	SubjectType  string `json:"subjectType"`
+	SubjectID    string `json:"subjectId"`
+	GrantType    string `json:"grantType"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// appspaceTokenResponse is Appspace's answer. The lifetimes are JSON strings,
+// as in Appspace's documentation.
+type appspaceTokenResponse struct {
+	AccessToken           string `json:"accessToken"`
+	RefreshToken          string `json:"refreshToken"`
+	IDToken               string `json:"idToken"`
+	ExpiresIn             string `json:"expiresIn"`
+	RefreshTokenExpiresIn string `json:"refreshTokenExpiresIn"`
+}
+
+// appspaceToken implements the Appspace API v3 refresh with the same
+// rotation as token: the refresh tokens added with AddRefreshToken are
+// redeemable here (once), and every success returns a new one.
+//
+// Appspace does not document its error bodies, so failures use RFC 6749
+// section 5.2 bodies as /oauth/token does (400 invalid_grant for an unknown
+// or already-used refresh token). Any non-empty subjectId is accepted, the
+// way any client credentials are at /oauth/token.
+func (p *Provider) appspaceToken(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.tokenCalls++
+	p.mu.Unlock()
+	if !p.tokenHook(r) {
+		return
+	}
+
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "The token endpoint only accepts POST.")
+		return
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/json") {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/json.")
+		return
+	}
+	var req appspaceTokenRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Malformed request body.")
+		return
+	}
+	switch {
+	case req.GrantType != "refreshToken":
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "grantType must be refreshToken.")
+		return
+	case req.SubjectType != "Application":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "subjectType must be Application.")
+		return
+	case req.SubjectID == "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: subjectId")
+		return
+	case req.RefreshToken == "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: refreshToken")
+		return
+	}
+
+	access, next := randomToken(), randomToken()
+	// Same check-and-rotate under one lock as token.
+	p.mu.Lock()
+	valid := p.refreshTokens[req.RefreshToken]
+	if valid {
+		delete(p.refreshTokens, req.RefreshToken)
+		p.refreshTokens[next] = true
+		p.tokens[access] = true
+	}
+	p.mu.Unlock()
+	if !valid {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", tokenInvalidGrantDesc)
+		return
+	}
+	writeJSON(w, http.StatusOK, plainJSON, appspaceTokenResponse{
+		AccessToken:           access,
+		RefreshToken:          next,
+		IDToken:               randomToken(),
+		ExpiresIn:             "3600",
+		RefreshTokenExpiresIn: "2592000",
 	})
 }
 

@@ -1,0 +1,545 @@
+// Package refresh keeps passports' access tokens fresh: it redeems refresh
+// tokens at the provider, once per expiry across every replica sharing a
+// Vault, and writes the rotated tokens back before anyone uses them.
+//
+// # Protocol across replicas
+//
+// Each passport has a lease record, <prefix>/leases/<passportId>, written
+// only with Vault KV v2 check-and-set. To refresh, a replica:
+//
+//  1. reads the passport; if its token differs from the one the caller
+//     found stale and is not expired, another replica already refreshed:
+//     done;
+//  2. reads the lease; if another holder has it and it has not expired,
+//     waits (polling the passport) and starts over;
+//  3. takes the lease with check-and-set on the version it read (a lost
+//     race is a conflict: wait and start over) and keeps renewing it while
+//     it works;
+//  4. re-reads the passport (someone may have finished between 1 and 3);
+//  5. redeems the refresh token at the provider, with its own timeout;
+//  6. writes the new tokens with check-and-set on the passport version of
+//     step 4, before anyone uses them; if Vault cannot take the write, the
+//     tokens stay in memory and are written back with retries;
+//  7. releases the lease.
+//
+// Failure analysis is in the README ("Token refresh across replicas").
+package refresh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+)
+
+// Errors a refresh ends with (besides Vault being unavailable).
+var (
+	// ErrNotRefreshable: no known provider, no refresh token, or refresh
+	// type "none". The token is used until it expires.
+	ErrNotRefreshable = passport.ErrNotRefreshable
+	// ErrReconnectRequired: the provider refused the refresh token. It
+	// wraps passport.ErrInactive, so callers answer 401.
+	ErrReconnectRequired = fmt.Errorf("%w: reconnect required", passport.ErrInactive)
+	// ErrFailed: the token endpoint failed (5xx, unreachable, timeout, or a
+	// client misconfiguration); retried later with backoff.
+	ErrFailed = errors.New("token refresh failed")
+)
+
+// Config tunes the refresher. Zero values take the defaults.
+type Config struct {
+	// LeaseTTL is how long a lease lasts unless renewed. Default 15s.
+	LeaseTTL time.Duration
+	// TokenTimeout bounds one call to a token endpoint. Default 10s.
+	TokenTimeout time.Duration
+	// DefaultLifetime is given to tokens whose response has no expires_in:
+	// never "valid forever". Default 1h.
+	DefaultLifetime time.Duration
+	// ReconnectBackoff: after invalid_grant, the provider is not asked
+	// again for this long (unless the passport changes). Default 15m.
+	ReconnectBackoff time.Duration
+	// RetryBase and RetryMax bound the backoff after a transient failure.
+	// Defaults 2s and 5m.
+	RetryBase, RetryMax time.Duration
+	// PollInterval is how often a waiting replica re-reads the passport
+	// while another holds the lease. Default 100ms.
+	PollInterval time.Duration
+	// Skew: a token is treated as expired this long before its expiry.
+	Skew time.Duration
+	// Holder names this replica in leases; default random.
+	Holder string
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// HTTPClient calls token endpoints; default one with short timeouts.
+	HTTPClient *http.Client
+	// Refreshed, when set, is told of every passport this replica
+	// refreshed (the cache stores it, so calls use the new token at once).
+	Refreshed func(*passport.Passport)
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LeaseTTL, 15*time.Second)
+	def(&c.TokenTimeout, 10*time.Second)
+	def(&c.DefaultLifetime, time.Hour)
+	def(&c.ReconnectBackoff, 15*time.Minute)
+	def(&c.RetryBase, 2*time.Second)
+	def(&c.RetryMax, 5*time.Minute)
+	def(&c.PollInterval, 100*time.Millisecond)
+	if c.Holder == "" {
+		b := make([]byte, 8)
+		rand.Read(b)
+		c.Holder = hex.EncodeToString(b)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{
+			Timeout: c.TokenTimeout,
+			Transport: &http.Transport{
+				Proxy:                 nil,
+				DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+				TLSHandshakeTimeout:   5 * time.Second,
+				ResponseHeaderTimeout: c.TokenTimeout,
+				MaxIdleConnsPerHost:   4,
+				IdleConnTimeout:       90 * time.Second,
+				ForceAttemptHTTP2:     true,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+}
+
+// Lookup finds the provider of a passport ("google", "custom:x").
+type Lookup func(name string) (*provider.Provider, bool)
+
+// Refresher refreshes passports. It is safe for concurrent use.
+type Refresher struct {
+	store  *vaultstore.Store
+	lookup Lookup
+	cfg    Config
+	ctx    context.Context // refreshes outlive their callers, not the app
+	flight singleflight.Group
+
+	mu      sync.Mutex
+	backoff map[string]backoffState
+	pending map[string]*passport.Passport // refreshed, not yet written to Vault
+	creds   map[string]cachedCreds
+}
+
+type backoffState struct {
+	until    time.Time
+	failures int
+	reason   string
+	rt       string // the refresh token that failed: a new one (a reconnect) is tried at once
+}
+
+type cachedCreds struct {
+	c       vaultstore.Credentials
+	fetched time.Time
+}
+
+// New returns a refresher. Refreshes run on ctx (the app's): a caller that
+// gives up does not abort a refresh others wait for.
+func New(ctx context.Context, store *vaultstore.Store, lookup Lookup, cfg Config) *Refresher {
+	cfg.defaults()
+	return &Refresher{store: store, lookup: lookup, cfg: cfg, ctx: ctx,
+		backoff: map[string]backoffState{}, pending: map[string]*passport.Passport{}, creds: map[string]cachedCreds{}}
+}
+
+// Holder returns this replica's lease holder id.
+func (r *Refresher) Holder() string { return r.cfg.Holder }
+
+// Refresh returns passport stale.ID with an access token other than
+// stale's, refreshing it at the provider unless another replica already
+// did. Concurrent calls for one passport share one refresh; each caller
+// waits at most until its own ctx ends.
+func (r *Refresher) Refresh(ctx context.Context, stale *passport.Passport) (*passport.Passport, error) {
+	if _, err := r.policy(stale); err != nil {
+		return nil, err
+	}
+	ch := r.flight.DoChan(stale.ID, func() (any, error) {
+		// Bound the whole refresh: waiting out a dead holder's lease, then
+		// our own redemption, each with its timeout.
+		ctx, cancel := context.WithTimeout(r.ctx, 2*(r.cfg.LeaseTTL+r.cfg.TokenTimeout))
+		defer cancel()
+		return r.refresh(ctx, stale.ID, stale.AccessToken)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*passport.Passport), nil
+	}
+}
+
+// policy returns the refresh policy of p's provider, or ErrNotRefreshable.
+func (r *Refresher) policy(p *passport.Passport) (provider.RefreshPolicy, error) {
+	prov, ok := r.lookup(p.Provider)
+	switch {
+	case !ok:
+		return provider.RefreshPolicy{}, fmt.Errorf("%w: unknown provider %q", ErrNotRefreshable, p.Provider)
+	case prov.Refresh.Type == provider.RefreshNone:
+		return prov.Refresh, fmt.Errorf("%w: provider %q has refresh type none", ErrNotRefreshable, p.Provider)
+	case p.RefreshToken == "":
+		return prov.Refresh, fmt.Errorf("%w: passport %s has no refresh token", ErrNotRefreshable, p.ID)
+	}
+	return prov.Refresh, nil
+}
+
+// fresh reports whether p carries a usable token other than staleToken.
+func (r *Refresher) fresh(p *passport.Passport, staleToken string) bool {
+	return p.Active() && p.AccessToken != staleToken && !p.Expired(r.cfg.Now(), r.cfg.Skew)
+}
+
+func (r *Refresher) refresh(ctx context.Context, id, staleToken string) (*passport.Passport, error) {
+	if p := r.pendingPassport(id); p != nil && r.fresh(p, staleToken) {
+		return p, nil
+	}
+	for {
+		rec, err := r.store.PassportRecord(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		p := rec.Passport
+		if r.fresh(p, staleToken) {
+			return p, nil
+		}
+		if err := r.mayRedeem(p); err != nil {
+			return nil, err
+		}
+		lease, err := r.store.Lease(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if lease.Held(r.cfg.Now()) && lease.Holder != r.cfg.Holder {
+			if err := r.wait(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		lease, err = r.store.PutLease(ctx, id, lease, r.cfg.Holder, r.cfg.Now().Add(r.cfg.LeaseTTL))
+		if errors.Is(err, vaultstore.ErrConflict) {
+			if err := r.wait(ctx); err != nil { // another replica took it first
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.holdAndRedeem(ctx, id, staleToken, lease)
+	}
+}
+
+// mayRedeem says whether p's refresh token may be sent to the provider now.
+func (r *Refresher) mayRedeem(p *passport.Passport) error {
+	now := r.cfg.Now()
+	switch p.Status {
+	case passport.StatusActive:
+	case passport.StatusReconnectRequired:
+		if now.Before(p.RetryAfter) {
+			return fmt.Errorf("%w: passport %s (retry after %s)", ErrReconnectRequired, p.ID, p.RetryAfter.Format(time.RFC3339))
+		}
+	default:
+		return fmt.Errorf("%w: passport %s is %s", passport.ErrInactive, p.ID, p.Status)
+	}
+	r.mu.Lock()
+	b := r.backoff[p.ID]
+	r.mu.Unlock()
+	if b.rt == p.RefreshToken && now.Before(b.until) {
+		return fmt.Errorf("%w: passport %s: %s (backing off until %s)", ErrFailed, p.ID, b.reason, b.until.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (r *Refresher) wait(ctx context.Context) error {
+	t := time.NewTimer(r.cfg.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for another replica's refresh: %w", ErrFailed, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// holdAndRedeem runs steps 4–7 of the protocol with the lease held.
+func (r *Refresher) holdAndRedeem(ctx context.Context, id, staleToken string, lease vaultstore.Lease) (*passport.Passport, error) {
+	h := r.hold(ctx, id, lease)
+	defer h.release()
+
+	rec, err := r.store.PassportRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.fresh(rec.Passport, staleToken) {
+		return rec.Passport, nil
+	}
+	if err := r.mayRedeem(rec.Passport); err != nil {
+		return nil, err
+	}
+	tok, err := r.redeem(ctx, rec.Passport)
+	if err != nil {
+		return r.failed(ctx, rec, staleToken, err)
+	}
+	return r.save(ctx, rec, tok)
+}
+
+// redeem exchanges p's refresh token at its provider.
+func (r *Refresher) redeem(ctx context.Context, p *passport.Passport) (*oauth2.Token, error) {
+	prov, ok := r.lookup(p.Provider)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown provider %q", ErrNotRefreshable, p.Provider)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.TokenTimeout)
+	defer cancel()
+	var ts oauth2.TokenSource
+	switch prov.Kind {
+	case provider.KindAppspace:
+		if p.InstanceURL == "" || p.SubjectID == "" {
+			return nil, fmt.Errorf("%w: appspace passport %s needs instance_url and subject_id", ErrNotRefreshable, p.ID)
+		}
+		ts = provider.AppspaceTokenSource(ctx, r.cfg.HTTPClient, p.InstanceURL, p.SubjectID, p.RefreshToken)
+	default:
+		if prov.TokenURL == "" {
+			return nil, fmt.Errorf("%w: provider %q has no token URL", ErrNotRefreshable, prov.Name)
+		}
+		creds, err := r.credentials(ctx, prov)
+		if err != nil {
+			return nil, err
+		}
+		conf := &oauth2.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: prov.TokenURL, AuthURL: prov.AuthURL, AuthStyle: prov.AuthStyle}}
+		ts = conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, r.cfg.HTTPClient), &oauth2.Token{RefreshToken: p.RefreshToken})
+	}
+	return ts.Token()
+}
+
+// credentials returns a provider's client credentials: from the bundled
+// passport (a Vault reference, or a literal already imported to Vault), or
+// from <prefix>/providers/<name>. Cached for a few minutes.
+func (r *Refresher) credentials(ctx context.Context, prov *provider.Provider) (vaultstore.Credentials, error) {
+	r.mu.Lock()
+	cc, ok := r.creds[prov.Name]
+	r.mu.Unlock()
+	if ok && r.cfg.Now().Sub(cc.fetched) < 5*time.Minute {
+		return cc.c, nil
+	}
+	var c vaultstore.Credentials
+	var err error
+	switch {
+	case prov.ClientSecretRef != "":
+		c.ClientID = prov.ClientID
+		c.ClientSecret, err = r.store.ReadRef(ctx, prov.ClientSecretRef)
+	default:
+		c, err = r.store.ProviderCredentials(ctx, prov.Name)
+		if errors.Is(err, passport.ErrNotFound) && prov.ClientSecret != "" {
+			c, err = vaultstore.Credentials{ClientID: prov.ClientID, ClientSecret: prov.ClientSecret}, nil
+		}
+		if c.ClientID == "" {
+			c.ClientID = prov.ClientID
+		}
+	}
+	if errors.Is(err, passport.ErrNotFound) {
+		return c, fmt.Errorf("%w: no client credentials for provider %q in Vault", ErrFailed, prov.Name)
+	}
+	if err != nil {
+		return c, err
+	}
+	r.mu.Lock()
+	r.creds[prov.Name] = cachedCreds{c: c, fetched: r.cfg.Now()}
+	r.mu.Unlock()
+	return c, nil
+}
+
+// save writes the redeemed tokens with check-and-set. A lost race with a
+// write that kept the redeemed refresh token (an administrator editing
+// another field) is retried; a write that replaced it (a reconnect) wins.
+// If Vault cannot take the write, the tokens are kept in memory and
+// written back in the background: a rotated refresh token is never lost.
+func (r *Refresher) save(ctx context.Context, rec *vaultstore.Record, tok *oauth2.Token) (*passport.Passport, error) {
+	now := r.cfg.Now()
+	redeemed := rec.Passport.RefreshToken
+	changes := r.changes(rec.Passport, tok, now)
+	for range 5 {
+		next, err := r.store.UpdatePassport(ctx, rec, changes)
+		if err == nil {
+			r.clearFailure(rec.Passport.ID)
+			if r.cfg.Refreshed != nil {
+				r.cfg.Refreshed(next.Passport)
+			}
+			r.cfg.Logger.Info("passport refreshed", "passport", rec.Passport.ID, "provider", rec.Passport.Provider,
+				"expiry", next.Passport.Expiry.Format(time.RFC3339))
+			return next.Passport, nil
+		}
+		if !errors.Is(err, vaultstore.ErrConflict) {
+			return r.keepPending(rec, changes, err), nil
+		}
+		if rec, err = r.store.PassportRecord(ctx, rec.Passport.ID); err != nil {
+			return r.keepPending(rec, changes, err), nil
+		}
+		if rec.Passport.RefreshToken != redeemed {
+			r.cfg.Logger.Warn("passport changed during refresh; keeping the newer tokens", "passport", rec.Passport.ID)
+			return rec.Passport, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: passport %s kept changing while its new token was written", ErrFailed, rec.Passport.ID)
+}
+
+func (r *Refresher) changes(old *passport.Passport, tok *oauth2.Token, now time.Time) map[string]string {
+	// Count the lifetime from our clock: oauth2 fills Expiry from the
+	// wall clock, and every expiry decision here uses cfg.Now.
+	var expiry time.Time
+	switch {
+	case tok.ExpiresIn > 0:
+		expiry = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	case !tok.Expiry.IsZero():
+		expiry = tok.Expiry
+	default:
+		expiry = now.Add(r.cfg.DefaultLifetime) // never "valid forever"
+	}
+	rt := tok.RefreshToken
+	if rt == "" {
+		rt = old.RefreshToken // providers that do not rotate keep the old one
+	}
+	tt := tok.TokenType
+	if tt == "" {
+		tt = "Bearer"
+	}
+	return map[string]string{
+		"access_token": tok.AccessToken, "token_type": tt, "refresh_token": rt,
+		"expiry": expiry.UTC().Format(time.RFC3339), "last_refresh": now.UTC().Format(time.RFC3339),
+		"status": passport.StatusActive, "last_error": "", "retry_after": "",
+	}
+}
+
+// keepPending holds refreshed tokens that Vault did not take, serves them
+// from memory, and writes them back with backoff until Vault takes them.
+func (r *Refresher) keepPending(rec *vaultstore.Record, changes map[string]string, cause error) *passport.Passport {
+	p := *rec.Passport
+	p.AccessToken, p.TokenType, p.RefreshToken = changes["access_token"], changes["token_type"], changes["refresh_token"]
+	p.Expiry, _ = time.Parse(time.RFC3339, changes["expiry"])
+	p.Status = passport.StatusActive
+	r.mu.Lock()
+	r.pending[p.ID] = &p
+	r.mu.Unlock()
+	r.cfg.Logger.Error("REFRESHED TOKENS NOT SAVED TO VAULT: holding them in memory and retrying; "+
+		"if this process stops first, the passport must be reconnected", "passport", p.ID, "error", cause)
+	go r.writeBack(rec.Passport.ID, changes)
+	return &p
+}
+
+func (r *Refresher) writeBack(id string, changes map[string]string) {
+	delay := r.cfg.RetryBase
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			r.cfg.Logger.Error("stopping with refreshed tokens never saved to Vault", "passport", id)
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.TokenTimeout)
+		rec, err := r.store.PassportRecord(ctx, id)
+		if err == nil {
+			_, err = r.store.UpdatePassport(ctx, rec, changes)
+		}
+		cancel()
+		if err == nil {
+			r.mu.Lock()
+			delete(r.pending, id)
+			r.mu.Unlock()
+			r.cfg.Logger.Warn("refreshed tokens saved to Vault after retrying", "passport", id)
+			return
+		}
+		delay = min(2*delay, r.cfg.RetryMax)
+	}
+}
+
+func (r *Refresher) pendingPassport(id string) *passport.Passport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending[id]
+}
+
+// failed handles a refused or failed redemption.
+func (r *Refresher) failed(ctx context.Context, rec *vaultstore.Record, staleToken string, err error) (*passport.Passport, error) {
+	id := rec.Passport.ID
+	reason := provider.Describe(err)
+	switch provider.Classify(err) {
+	case provider.FailureInvalidGrant:
+		// Another replica may have redeemed it in a race we lost: re-read once.
+		if again, rerr := r.store.PassportRecord(ctx, id); rerr == nil && r.fresh(again.Passport, staleToken) {
+			return again.Passport, nil
+		} else if rerr == nil {
+			rec = again
+		}
+		retry := r.cfg.Now().Add(r.cfg.ReconnectBackoff)
+		_, werr := r.store.UpdatePassport(ctx, rec, map[string]string{
+			"status": passport.StatusReconnectRequired, "last_error": "invalid_grant",
+			"retry_after": retry.UTC().Format(time.RFC3339),
+		})
+		r.setFailure(rec.Passport, "invalid_grant", r.cfg.ReconnectBackoff)
+		r.cfg.Logger.Warn("refresh token refused: passport needs reconnecting", "passport", id, "provider", rec.Passport.Provider,
+			"reason", reason, "write_error", werr)
+		return nil, fmt.Errorf("%w: passport %s: %s", ErrReconnectRequired, id, reason)
+	default:
+		d := r.setFailure(rec.Passport, reason, 0)
+		r.cfg.Logger.Warn("token refresh failed; backing off", "passport", id, "provider", rec.Passport.Provider,
+			"reason", reason, "retry_in", d.String())
+		return nil, fmt.Errorf("%w: passport %s: %s", ErrFailed, id, reason)
+	}
+}
+
+// setFailure records a failure and returns the backoff chosen: fixed when
+// d > 0, else exponential with jitter.
+func (r *Refresher) setFailure(p *passport.Passport, reason string, d time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.backoff[p.ID]
+	if b.rt != p.RefreshToken {
+		b = backoffState{rt: p.RefreshToken}
+	}
+	b.failures++
+	if d <= 0 {
+		d = r.cfg.RetryBase << min(b.failures-1, 20)
+		d = min(d, r.cfg.RetryMax)
+		d = time.Duration(float64(d) * (0.5 + mrand.Float64())) // jitter: replicas do not retry in step
+	}
+	b.until, b.reason = r.cfg.Now().Add(d), reason
+	r.backoff[p.ID] = b
+	return d
+}
+
+func (r *Refresher) clearFailure(id string) {
+	r.mu.Lock()
+	delete(r.backoff, id)
+	r.mu.Unlock()
+}

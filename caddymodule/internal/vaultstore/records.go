@@ -1,0 +1,243 @@
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+)
+
+// ErrConflict is a check-and-set write that lost: the secret changed since
+// it was read.
+var ErrConflict = errors.New("vault check-and-set conflict")
+
+// Record is a passport as stored: the parsed passport, every field of the
+// secret (so a write keeps fields it does not know, such as account
+// details), and the KV version it was read at.
+type Record struct {
+	Passport *passport.Passport
+	Data     map[string]any
+	Version  int
+}
+
+// PassportRecord reads <prefix>/passports/<id> with its version.
+func (s *Store) PassportRecord(ctx context.Context, id string) (*Record, error) {
+	if !ValidID(id) {
+		return nil, passport.ErrNotFound
+	}
+	data, version, err := s.getVersioned(ctx, s.prefix+"/passports/"+id)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parsePassport(id, data)
+	if err != nil {
+		return nil, err
+	}
+	p.Version = version
+	return &Record{Passport: p, Data: data, Version: version}, nil
+}
+
+func parsePassport(id string, data map[string]any) (*passport.Passport, error) {
+	p := &passport.Passport{
+		ID:           id,
+		Provider:     str(data, "provider"),
+		Status:       str(data, "status"),
+		AccessToken:  str(data, "access_token"),
+		TokenType:    str(data, "token_type"),
+		RefreshToken: str(data, "refresh_token"),
+		LastError:    str(data, "last_error"),
+		SubjectID:    str(data, "subject_id"),
+		InstanceURL:  str(data, "instance_url"),
+	}
+	for field, dst := range map[string]*time.Time{"expiry": &p.Expiry, "last_refresh": &p.LastRefresh, "retry_after": &p.RetryAfter} {
+		v := str(data, field)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			// Never guess a lifetime: a passport with an unreadable expiry
+			// is reported as such rather than used forever.
+			return nil, fmt.Errorf("%w: passport %s: %s %q is not RFC 3339", passport.ErrMalformed, id, field, v)
+		}
+		*dst = t
+	}
+	return p, nil
+}
+
+// UpdatePassport writes rec with changes applied, if the passport is still
+// at rec.Version (else ErrConflict). Fields not in changes are kept; a
+// change to "" deletes the field. It returns the new record.
+func (s *Store) UpdatePassport(ctx context.Context, rec *Record, changes map[string]string) (*Record, error) {
+	data := maps.Clone(rec.Data)
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range changes {
+		if v == "" {
+			delete(data, k)
+		} else {
+			data[k] = v
+		}
+	}
+	id := rec.Passport.ID
+	version, err := s.put(ctx, s.prefix+"/passports/"+id, data, rec.Version)
+	if err != nil {
+		return nil, err
+	}
+	p, err := parsePassport(id, data)
+	if err != nil {
+		return nil, err
+	}
+	p.Version = version
+	return &Record{Passport: p, Data: data, Version: version}, nil
+}
+
+// put writes a KV v2 secret with check-and-set on version (0: must not exist).
+func (s *Store) put(ctx context.Context, path string, data map[string]any, version int) (int, error) {
+	var sec *vault.KVSecret
+	err := s.authorized(ctx, func() (err error) {
+		sec, err = s.kv.Put(ctx, path, data, vault.WithCheckAndSet(version))
+		return err
+	})
+	if errors.Is(err, ErrUnavailable) {
+		return 0, err
+	}
+	if err != nil {
+		if isCASConflict(err) {
+			return 0, fmt.Errorf("%w: %s at version %d", ErrConflict, path, version)
+		}
+		return 0, fmt.Errorf("%w: writing %s: %s", ErrUnavailable, path, describe(err))
+	}
+	if sec == nil || sec.VersionMetadata == nil {
+		return 0, fmt.Errorf("%w: writing %s: no version in Vault's answer", ErrUnavailable, path)
+	}
+	return sec.VersionMetadata.Version, nil
+}
+
+func isCASConflict(err error) bool {
+	var re *vault.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for _, e := range re.Errors {
+		if strings.Contains(e, "check-and-set") {
+			return true
+		}
+	}
+	return false
+}
+
+// Lease is the refresh lease of one passport: while it is held and not
+// expired, only its holder may redeem the passport's refresh token.
+type Lease struct {
+	Holder  string    // replica id; "" when released
+	Expires time.Time // the holder must renew before this
+	Version int       // KV version read; 0 when the lease was never written
+}
+
+// Held reports whether the lease is held by someone at now.
+func (l Lease) Held(now time.Time) bool { return l.Holder != "" && now.Before(l.Expires) }
+
+// Lease reads <prefix>/leases/<passportId>.
+func (s *Store) Lease(ctx context.Context, id string) (Lease, error) {
+	data, version, err := s.getVersioned(ctx, s.prefix+"/leases/"+id)
+	if errors.Is(err, passport.ErrNotFound) {
+		return Lease{}, nil
+	}
+	if err != nil {
+		return Lease{}, err
+	}
+	l := Lease{Holder: str(data, "holder"), Version: version}
+	if v := str(data, "expires"); v != "" {
+		l.Expires, _ = time.Parse(time.RFC3339Nano, v) // unreadable counts as expired
+	}
+	return l, nil
+}
+
+// PutLease writes the lease of passport id if it is still at prev.Version
+// (else ErrConflict), and returns it with its new version.
+func (s *Store) PutLease(ctx context.Context, id string, prev Lease, holder string, expires time.Time) (Lease, error) {
+	data := map[string]any{"holder": holder, "expires": expires.UTC().Format(time.RFC3339Nano)}
+	version, err := s.put(ctx, s.prefix+"/leases/"+id, data, prev.Version)
+	if err != nil {
+		return Lease{}, err
+	}
+	return Lease{Holder: holder, Expires: expires, Version: version}, nil
+}
+
+// ListPassports lists the passport ids under <prefix>/passports.
+func (s *Store) ListPassports(ctx context.Context) ([]string, error) {
+	var sec *vault.Secret
+	err := s.authorized(ctx, func() (err error) {
+		sec, err = s.client.Logical().ListWithContext(ctx, s.mount+"/metadata/"+s.prefix+"/passports")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing passports: %s", ErrUnavailable, describe(err))
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, nil
+	}
+	keys, _ := sec.Data["keys"].([]any)
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if id, ok := k.(string); ok && ValidID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// Credentials are a provider's OAuth client credentials.
+type Credentials struct {
+	ClientID     string
+	ClientSecret string
+}
+
+// ProviderCredentials reads <prefix>/providers/<name>: client_id, client_secret.
+func (s *Store) ProviderCredentials(ctx context.Context, name string) (Credentials, error) {
+	if !ValidID(name) {
+		return Credentials{}, passport.ErrNotFound
+	}
+	data, err := s.get(ctx, s.prefix+"/providers/"+name)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{ClientID: str(data, "client_id"), ClientSecret: str(data, "client_secret")}, nil
+}
+
+// PutProviderCredentials stores a provider's credentials unless some are
+// already there (check-and-set 0): used to import a client secret found in
+// a widget package without overwriting what the operator stored.
+func (s *Store) PutProviderCredentials(ctx context.Context, name string, c Credentials) (created bool, err error) {
+	_, err = s.put(ctx, s.prefix+"/providers/"+name, map[string]any{"client_id": c.ClientID, "client_secret": c.ClientSecret}, 0)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ReadRef reads a secret by reference, "<path in the mount>#<field>".
+func (s *Store) ReadRef(ctx context.Context, ref string) (string, error) {
+	path, field, ok := strings.Cut(ref, "#")
+	if !ok || path == "" || field == "" || strings.Contains(path, "..") {
+		return "", fmt.Errorf("vault reference %q: want <path>#<field>", ref)
+	}
+	data, err := s.get(ctx, strings.Trim(path, "/"))
+	if err != nil {
+		return "", err
+	}
+	v := str(data, field)
+	if v == "" {
+		return "", fmt.Errorf("vault reference %q: field is empty or missing", ref)
+	}
+	return v, nil
+}
