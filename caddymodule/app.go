@@ -72,11 +72,11 @@ type App struct {
 	providers map[string]*provider.Provider
 	refresher *refresh.Refresher
 	bg        context.Context
-	store   *vaultstore.Store
-	cache   *passport.Cache
-	client  *upstream.Client
-	cancel  context.CancelFunc
-	logger  *zap.Logger
+	store     *vaultstore.Store
+	cache     *passport.Cache
+	client    *upstream.Client
+	cancel    context.CancelFunc
+	logger    *zap.Logger
 }
 
 // VaultConfig says how to reach Vault. The sidecar logs in with AppRole or
