@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
@@ -192,6 +193,13 @@ type UpstreamConfig struct {
 	// CACert is a PEM file of CAs trusted for providers instead of the
 	// system roots (private PKI, tests).
 	CACert string `json:"ca_cert,omitempty"`
+	// EgressAllow lists what providers may be reached despite being
+	// loopback, private, link-local or otherwise special-purpose: CIDRs
+	// ("10.1.0.0/16", "127.0.0.1/32") and host names or IP literals as
+	// written in schema URLs ("127.0.0.1", "api.internal"). Everything
+	// else is checked at connect time on the resolved address. IP literal
+	// hosts in schemas are refused unless listed here.
+	EgressAllow []string `json:"egress_allow,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -214,7 +222,11 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 	if a.WidgetsDir == "" {
 		return fmt.Errorf("widgets_dir is required")
 	}
-	catalog, err := schema.LoadDir(a.WidgetsDir, schema.Options{AllowHTTP: a.AllowHTTPUpstreams})
+	policy, err := egress.ParsePolicy(a.Upstream.EgressAllow)
+	if err != nil {
+		return err
+	}
+	catalog, err := schema.LoadDir(a.WidgetsDir, schema.Options{AllowHTTP: a.AllowHTTPUpstreams, AllowIPHost: policy.AllowedLiteral})
 	if err != nil {
 		return fmt.Errorf("loading widgets from %s: %w", a.WidgetsDir, err)
 	}
@@ -283,6 +295,7 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		IdleTimeout:           time.Duration(a.Upstream.IdleTimeout),
 		MaxIdleConnsPerHost:   a.Upstream.MaxIdleConnsPerHost,
 		RootCAs:               roots,
+		Egress:                policy,
 	})
 	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", catalog.Len()))
 	return nil

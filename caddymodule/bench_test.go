@@ -49,7 +49,8 @@ func BenchmarkHotPath(b *testing.B) {
 
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
-	app := &App{WidgetsDir: dir, AllowHTTPUpstreams: true, Vault: VaultConfig{Address: v.Addr, Token: v.Token}}
+	app := &App{WidgetsDir: dir, AllowHTTPUpstreams: true, Vault: VaultConfig{Address: v.Addr, Token: v.Token},
+		Upstream: UpstreamConfig{EgressAllow: []string{"127.0.0.1"}}}
 	if err := app.provision(ctx, zap.NewNop()); err != nil {
 		b.Fatal(err)
 	}

@@ -66,6 +66,7 @@ func init() {
 //				idle_timeout <duration>
 //				max_idle_conns_per_host <n>
 //				ca_cert <path>
+//				egress_allow <cidr|host>...
 //			}
 //		}
 //	}
@@ -262,6 +263,12 @@ func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = intArg(d, &u.MaxIdleConnsPerHost)
 		case "ca_cert":
 			err = oneArg(d, &u.CACert)
+		case "egress_allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			u.EgressAllow = append(u.EgressAllow, args...)
 		default:
 			return d.Errf("unrecognized upstream option %q", d.Val())
 		}

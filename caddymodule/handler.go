@@ -322,6 +322,9 @@ func upstreamProblem(ctx context.Context, err error) *problem {
 		return newProblem(499, "client_closed", "the caller went away")
 	}
 	var ue *upstream.Error
+	if errors.As(err, &ue) && errors.Is(err, upstream.ErrEgress) {
+		return newProblem(http.StatusBadGateway, "egress_denied", "the provider's address is not allowed: "+ue.Cause)
+	}
 	if errors.As(err, &ue) {
 		return newProblem(http.StatusBadGateway, "upstream_unreachable", "the provider could not be reached: "+ue.Error())
 	}

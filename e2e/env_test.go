@@ -57,6 +57,7 @@ func start(t *testing.T, opt options) *env {
 		}
 		upstream {
 			timeout 2s
+			egress_allow 127.0.0.1
 		}
 		` + opt.globalExtra + `
 	}

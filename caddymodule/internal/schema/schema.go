@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -61,6 +62,9 @@ type APISpec struct {
 type Options struct {
 	// AllowHTTP permits plain-http API URLs (tests, internal services).
 	AllowHTTP bool
+	// AllowIPHost says whether an API URL may name an IP literal host;
+	// nil refuses every literal.
+	AllowIPHost func(host string) bool
 }
 
 // Widget is a loaded, validated widget package.
@@ -179,6 +183,9 @@ func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
 	}
 	api.URL = u
 	api.UsesUser = u.UsesUser()
+	if host := u.Hostname(); net.ParseIP(host) != nil && (opt.AllowIPHost == nil || !opt.AllowIPHost(host)) {
+		return nil, fmt.Errorf("url: host %s is an IP address; providers are addressed by name (an operator can allow it with egress_allow)", host)
+	}
 
 	hasContentType := false
 	for name, raw := range spec.Headers {

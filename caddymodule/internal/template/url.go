@@ -136,6 +136,12 @@ func (t *URL) allParts() []part {
 // String returns the template as written.
 func (t *URL) String() string { return t.raw }
 
+// Hostname returns the template's host without port or IPv6 brackets.
+func (t *URL) Hostname() string {
+	u := url.URL{Host: t.host}
+	return u.Hostname()
+}
+
 // Origin returns "scheme://host[:port]" of the template.
 func (t *URL) Origin() string { return t.origin }
 

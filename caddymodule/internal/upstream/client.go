@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// UserAgent is sent when the schema sets none. Default "widgetgate".
 	UserAgent string
+	// Egress says which addresses may be connected to.
+	Egress egress.Policy
 }
 
 func (c *Config) defaults() {
@@ -75,7 +78,7 @@ func NewClient(cfg Config) *Client {
 		// Never the environment's proxy: an HTTPS_PROXY set for some other
 		// tool must not silently route every customer's tokens through it.
 		Proxy:                  nil,
-		DialContext:            (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:            cfg.Egress.DialContext(cfg.DialTimeout, 30*time.Second),
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           0,
 		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
@@ -163,10 +166,15 @@ var (
 	ErrTimeout     = errors.New("upstream timeout")
 	ErrUnreachable = errors.New("upstream unreachable")
 	ErrTooLarge    = errors.New("upstream response too large")
+	ErrEgress      = egress.ErrDenied
 )
 
 func classify(req *http.Request, err error) error {
 	origin := req.URL.Scheme + "://" + req.URL.Host
+	var ee *egress.Error
+	if errors.As(err, &ee) {
+		return &Error{Kind: ErrEgress, Origin: origin, Cause: ee.Error()}
+	}
 	// A connect that times out means the provider cannot be reached; only
 	// a provider that accepted the call and then went quiet timed out.
 	var oe *net.OpError

@@ -10,19 +10,32 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 )
 
 // get fetches srv's path with the real client (redirects not followed).
 func get(t *testing.T, srv *httptest.Server, path string) *http.Response {
 	t.Helper()
-	c := NewClient(Config{})
-	t.Cleanup(c.Close)
+	c := testClient(t)
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", srv.URL+path, nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// testClient is a client allowed to reach httptest servers on 127.0.0.1.
+func testClient(t *testing.T) *Client {
+	t.Helper()
+	policy, err := egress.ParsePolicy([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(Config{Egress: policy})
+	t.Cleanup(c.Close)
+	return c
 }
 
 func TestEnvelope(t *testing.T) {
