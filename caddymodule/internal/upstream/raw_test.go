@@ -18,8 +18,7 @@ func TestStreamCutsAStalledBody(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := NewClient(Config{})
-	defer c.Close()
+	c := testClient(t)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
 	resp, err := c.Do(req)
 	if err != nil {
