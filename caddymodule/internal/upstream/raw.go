@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"sync"
@@ -31,19 +32,81 @@ func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.
 	// connection.
 	timer := time.AfterFunc(idle, abort)
 	defer timer.Stop()
+	out := newRedactor(w, token)
 	for {
 		n, err := resp.Body.Read(*buf)
 		timer.Reset(idle)
 		if n > 0 {
-			if _, werr := w.Write((*buf)[:n]); werr != nil {
+			if werr := out.write((*buf)[:n]); werr != nil {
 				return werr
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return out.flush()
 		}
 		if err != nil {
+			out.flush()
 			return err
 		}
+	}
+}
+
+// redactor masks the access token in a stream, in case the provider
+// echoes the request (debug endpoints, error pages). The mask has the
+// token's length, so a Content-Length the provider sent stays right. The
+// last len(token)-1 bytes of each chunk are held back until the next one,
+// so a token split across reads is caught too.
+type redactor struct {
+	w     io.Writer
+	token []byte
+	held  []byte
+}
+
+func newRedactor(w io.Writer, token string) *redactor {
+	return &redactor{w: w, token: []byte(token)}
+}
+
+func (r *redactor) write(p []byte) error {
+	if len(r.token) == 0 {
+		_, err := r.w.Write(p)
+		return err
+	}
+	buf := append(r.held, p...)
+	for i := 0; ; {
+		j := bytes.Index(buf[i:], r.token)
+		if j < 0 {
+			break
+		}
+		mask(buf[i+j : i+j+len(r.token)])
+		i += j + len(r.token)
+	}
+	keep := min(len(r.token)-1, len(buf))
+	if _, err := r.w.Write(buf[:len(buf)-keep]); err != nil {
+		return err
+	}
+	r.held = append(r.held[:0], buf[len(buf)-keep:]...)
+	return nil
+}
+
+// flush writes the held bytes, masking a tail that starts the token (a
+// stream cut inside an echoed token must not leak most of it).
+func (r *redactor) flush() error {
+	if len(r.held) == 0 {
+		return nil
+	}
+	for n := min(len(r.held), len(r.token)-1); n >= 4; n-- {
+		if bytes.Equal(r.held[len(r.held)-n:], r.token[:n]) {
+			mask(r.held[len(r.held)-n:])
+			break
+		}
+	}
+	_, err := r.w.Write(r.held)
+	r.held = r.held[:0]
+	return err
+}
+
+func mask(b []byte) {
+	for i := range b {
+		b[i] = '*'
 	}
 }

@@ -1,9 +1,11 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +39,26 @@ func TestStreamCutsAStalledBody(t *testing.T) {
 	}
 	if rec.Body.String() != "first part" || rec.Header().Get("Set-Cookie") != "" || rec.Header().Get("Content-Security-Policy") != "sandbox" {
 		t.Errorf("streamed %q with headers %v", rec.Body, rec.Header())
+	}
+}
+
+func TestRedactorMasksTokensAcrossChunks(t *testing.T) {
+	const token = "tok-SECRET-123"
+	input := "a" + token + "b" + token[:5] + token[5:] + "c" + token + "d" + token[:9]
+	for _, chunk := range []int{1, 2, 3, 7, 13, 14, 15, 64} {
+		var out bytes.Buffer
+		r := newRedactor(&out, token)
+		for i := 0; i < len(input); i += chunk {
+			if err := r.write([]byte(input[i:min(i+chunk, len(input))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.flush()
+		// A stream ending inside the token masks the part that was sent.
+		want := strings.ReplaceAll(input, token, strings.Repeat("*", len(token)))
+		want = strings.TrimSuffix(want, token[:9]) + strings.Repeat("*", 9)
+		if out.String() != want {
+			t.Errorf("chunk %d: got %q, want %q", chunk, out.String(), want)
+		}
 	}
 }
