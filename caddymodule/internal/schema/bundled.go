@@ -28,12 +28,9 @@ func loadBundled(fsys fs.FS, filePath string) (*BundledPassport, error) {
 	if filePath == "" || !fs.ValidPath(clean) || strings.Contains(filePath, `\`) || !strings.HasSuffix(clean, ".json") {
 		return nil, fmt.Errorf("%q must be a relative path to a .json file inside the package", filePath)
 	}
-	raw, err := fs.ReadFile(fsys, clean)
+	raw, err := readFile(fsys, clean)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", filePath, err)
-	}
-	if len(raw) > maxJSONFile {
-		return nil, fmt.Errorf("%q is larger than %d bytes", filePath, maxJSONFile)
 	}
 	var doc struct {
 		CustomApplicationInfo struct {

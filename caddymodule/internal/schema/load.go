@@ -26,6 +26,12 @@ var (
 // the bound keeps a hostile upload from exhausting memory at load.
 const maxJSONFile = 1 << 20
 
+// Zip bounds: a widget is a page, a schema and a few passport files.
+const (
+	maxZipEntries = 1000
+	maxZipBytes   = 64 << 20
+)
+
 // widgetID is what a folder or zip name must look like to become a widgetId.
 var widgetID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
@@ -132,7 +138,17 @@ func loadZip(id, file string, opt Options) (*Widget, error) {
 		return nil, fmt.Errorf("%s: not a readable zip: %w", file, err)
 	}
 	defer zr.Close()
+	if len(zr.File) > maxZipEntries {
+		return nil, fmt.Errorf("%s: more than %d entries", file, maxZipEntries)
+	}
+	var total uint64
 	for _, f := range zr.File {
+		// Sizes in the zip's directory bound what reading can inflate to
+		// (archive/zip refuses entries that decompress past them).
+		total += f.UncompressedSize64
+		if total > maxZipBytes {
+			return nil, fmt.Errorf("%s: uncompresses to more than %d bytes", file, maxZipBytes)
+		}
 		// We never extract, but a package with such names is malformed or
 		// hostile, and refusing it says so early.
 		if !fs.ValidPath(strings.TrimSuffix(f.Name, "/")) || strings.Contains(f.Name, `\`) {
@@ -187,22 +203,35 @@ func LoadFS(id, source string, fsys fs.FS, opt Options) (*Widget, error) {
 // readJSON decodes the JSON file name of fsys into v, refusing oversized
 // files and trailing data after the document.
 func readJSON(fsys fs.FS, name string, v any) error {
-	f, err := fsys.Open(name)
+	data, err := readFile(fsys, name)
 	if err != nil {
-		return fmt.Errorf("cannot open: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxJSONFile+1))
-	if err != nil {
-		return fmt.Errorf("cannot read: %w", err)
-	}
-	if len(data) > maxJSONFile {
-		return fmt.Errorf("larger than %d bytes", maxJSONFile)
+		return err
 	}
 	return decodeStrict(data, v)
 }
 
+// readFile reads a package file of at most maxJSONFile bytes, without
+// ever holding more than that in memory.
+func readFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJSONFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	if len(data) > maxJSONFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxJSONFile)
+	}
+	return data, nil
+}
+
 func decodeStrict(data []byte, v any) error {
+	if err := checkStrictJSON(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
