@@ -29,8 +29,10 @@ type env struct {
 }
 
 type options struct {
-	handlerBlock string // lines inside the handler's widgetgate block
-	globalExtra  string // lines inside the global widgetgate block
+	handlerBlock string            // lines inside the handler's widgetgate block
+	globalExtra  string            // lines inside the global widgetgate block
+	debug        bool              // log at debug level
+	labAPIs      map[string]string // extra lab APIs: name -> URL
 }
 
 // start brings up a stack serving the example widgets (pointed at the
@@ -44,9 +46,14 @@ func start(t *testing.T, opt options) *env {
 
 	widgets := t.TempDir()
 	copyWidgets(t, filepath.Join("..", "examples", "widgets"), widgets, e.provURL)
-	writeLabWidget(t, widgets, e.provURL)
+	writeLabWidget(t, widgets, e.provURL, opt.labAPIs)
 
+	debug := ""
+	if opt.debug {
+		debug = "debug"
+	}
 	caddyfile := `{
+	` + debug + `
 	admin off
 	auto_https off
 	widgetgate {
@@ -103,7 +110,7 @@ func copyWidgets(t *testing.T, from, to, provURL string) {
 
 // writeLabWidget writes a test-only widget whose APIs reach the stand-in's
 // utility routes (text, images, redirects, slow and huge answers).
-func writeLabWidget(t *testing.T, dir, provURL string) {
+func writeLabWidget(t *testing.T, dir, provURL string, extra map[string]string) {
 	t.Helper()
 	api := func(name, url string) map[string]any {
 		return map[string]any{"label": name, "name": name, "url": url, "method": "GET", "authenticationKey": "labAuth",
@@ -125,7 +132,14 @@ func writeLabWidget(t *testing.T, dir, provURL string) {
 			api("stream", provURL+"/stream?bytes=5000000"),
 			api("unreachable", "http://"+closedAddr(t)+"/x"),
 			api("always401", provURL+"/status/401"),
+			api("echo", provURL+"/echo"),
+			api("echoError", provURL+"/echo/error"),
+			// Same stand-in, by a name that resolves to loopback: not allow-listed.
+			api("byLocalhost", strings.Replace(provURL, "127.0.0.1", "localhost", 1)+"/text"),
 		},
+	}
+	for name, url := range extra {
+		schema["authenticatedApis"] = append(schema["authenticatedApis"].([]any), api(name, url))
 	}
 	b, _ := json.Marshal(schema)
 	if err := os.MkdirAll(filepath.Join(dir, "lab"), 0o755); err != nil {

@@ -15,8 +15,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +106,8 @@ func New() *Provider {
 	m.HandleFunc("GET /status/{code}", handleStatus)
 	m.HandleFunc("GET /redirect", handleRedirect)
 	m.HandleFunc("GET /set-cookie", handleSetCookie)
+	m.HandleFunc("/echo", handleEcho)
+	m.HandleFunc("/echo/error", handleEcho)
 	m.HandleFunc("GET /big", handleBig)
 	m.HandleFunc("GET /stream", handleStream)
 	m.HandleFunc("GET /slow", handleSlow)
@@ -694,6 +698,34 @@ func handleSetCookie(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Set-Cookie", "session=abc")
 	w.Header().Set("X-Echo-Auth", r.Header.Get("Authorization"))
 	writeRaw(w, http.StatusOK, plainJSON, `{}`)
+}
+
+// handleEcho plays the worst-behaved provider: it echoes every request
+// header (the credential included) into its response headers and body, and
+// on /echo/error into an HTML error page, as debug endpoints and some error
+// pages do. Tests use it to prove the credential never reaches the widget.
+func handleEcho(w http.ResponseWriter, r *http.Request) {
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var page strings.Builder
+	echoed := make(map[string]string, len(names))
+	for _, name := range names {
+		v := strings.Join(r.Header[name], ", ")
+		echoed[name] = v
+		w.Header().Set("X-Echo-"+name, v)
+		fmt.Fprintf(&page, "<li>%s: %s</li>\n", html.EscapeString(name), html.EscapeString(v))
+	}
+	if r.URL.Path == "/echo/error" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "<html><body><h1>500 Internal Server Error</h1><p>Request headers:</p><ul>\n%s</ul></body></html>\n", page.String())
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"method": r.Method, "uri": r.URL.RequestURI(), "headers": echoed})
+	writeRaw(w, http.StatusOK, plainJSON, string(body))
 }
 
 // sizeParam parses a non-negative integer query parameter, defaulting to def.

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/widgetgate/widgetgate/examples/provider/standin"
+)
+
+// TestHostileInputs is the catalogue of what an attacker controlling a
+// widget (or the caller of the sidecar) would try. Each case goes through
+// the real binary and checks the status, the problem code, and what the
+// stand-in provider received: nothing, or exactly the safe request.
+func TestHostileInputs(t *testing.T) {
+	e := start(t, options{})
+	const token = "at-hostile-7c1e"
+	e.provider.AddToken(token)
+	e.vault.PutPassport(t, "pp", "custom:my-api-connector", token)
+	e.bind(t, "screen", map[string]any{"myApiAuth": "pp", "labAuth": "pp"})
+
+	const posts = "/sidecar/widgets/my-saas/apis/getUserPosts"
+	body := func(userID, page string) string {
+		return fmt.Sprintf(`{"params": {"userId": %q, "page": %q}}`, userID, page)
+	}
+	many := `{"params": {`
+	for i := range 65 {
+		many += fmt.Sprintf(`"p%d": "v",`, i)
+	}
+	many = strings.TrimSuffix(many, ",") + `}}`
+	scr := []string{"X-Widget-Instance", "screen"}
+	with := func(h ...string) []string { return append(append([]string{}, scr...), h...) }
+
+	tests := []struct {
+		name, method, path, body string
+		headers                  []string
+		status                   int
+		code                     string // "" for a 200 envelope
+		wantURI                  string // what the provider must have received; "" for nothing
+	}{
+		// Path segments: no climbing, no extra segments, in any encoding.
+		{"dot dot", "POST", posts, body("..", "1"), scr, 400, "invalid_param", ""},
+		{"dot", "POST", posts, body(".", "1"), scr, 400, "invalid_param", ""},
+		{"climb", "POST", posts, body("../admin", "1"), scr, 400, "invalid_param", ""},
+		{"slash", "POST", posts, body("a/b", "1"), scr, 400, "invalid_param", ""},
+		{"backslash", "POST", posts, body(`a\b`, "1"), scr, 400, "invalid_param", ""},
+		{"encoded slash", "POST", posts, body("a%2Fb", "1"), scr, 400, "invalid_param", ""},
+		{"encoded dots", "POST", posts, body("%2e%2e", "1"), scr, 400, "invalid_param", ""},
+		{"double-encoded dots", "POST", posts, body("%252e%252e", "1"), scr, 400, "invalid_param", ""},
+		{"double-encoded slash", "POST", posts, body("%252F", "1"), scr, 400, "invalid_param", ""},
+		{"fullwidth slash", "POST", posts, body("a／b", "1"), scr, 400, "invalid_param", ""},
+		{"fullwidth dots", "POST", posts, body("．．", "1"), scr, 400, "invalid_param", ""},
+		{"empty segment", "POST", posts, body("", "1"), scr, 400, "invalid_param", ""},
+		{"raw GET climb", "GET", posts + "/raw?userId=..%2F&page=1", "", scr, 400, "invalid_param", ""},
+		// Control characters and broken text.
+		{"CRLF", "POST", posts, body("a\r\nX-Injected: 1", "1"), scr, 400, "invalid_param", ""},
+		{"NUL", "POST", posts, `{"params": {"userId": "a\u0000", "page": "1"}}`, scr, 400, "invalid_param", ""},
+		{"C1 control", "POST", posts, body("a\u0085", "1"), scr, 400, "invalid_param", ""},
+		{"invalid UTF-8", "POST", posts, "{\"params\": {\"userId\": \"\xff\", \"page\": \"1\"}}", scr, 400, "invalid_param", ""},
+		{"lone surrogate", "POST", posts, `{"params": {"userId": "\ud800", "page": "1"}}`, scr, 400, "invalid_param", ""},
+		// Values are data: escaped, never expanded, never structure.
+		{"placeholder in value", "POST", posts, body("{env.HOME}", "{authorization.myApiAuth.token}"), scr, 200, "",
+			"/v1/users/%7Benv.HOME%7D/posts?page=%7Bauthorization.myApiAuth.token%7D"},
+		{"Caddy placeholder", "POST", posts, body("{http.request.header.Authorization}", "1"), scr, 200, "",
+			"/v1/users/%7Bhttp.request.header.Authorization%7D/posts?page=1"},
+		{"query in path value", "POST", posts, body("1?admin=true", "1"), scr, 200, "", "/v1/users/1%3Fadmin%3Dtrue/posts?page=1"},
+		{"fragment in path value", "POST", posts, body("1#x", "1"), scr, 200, "", "/v1/users/1%23x/posts?page=1"},
+		{"space in path value", "POST", posts, body("a b", "1"), scr, 200, "", "/v1/users/a%20b/posts?page=1"},
+		{"ampersand in query value", "POST", posts, body("1", "1&admin=true"), scr, 200, "", "/v1/users/1/posts?page=1%26admin%3Dtrue"},
+		{"hash in query value", "POST", posts, body("1", "1#x"), scr, 200, "", "/v1/users/1/posts?page=1%23x"},
+		{"plus in query value", "POST", posts, body("1", "1+2 3"), scr, 200, "", "/v1/users/1/posts?page=1%2B2%203"},
+		{"semicolon in query value", "POST", posts, body("1", "1;admin=true"), scr, 200, "", "/v1/users/1/posts?page=1%3Badmin%3Dtrue"},
+		{"hostile extra param name", "POST", posts, `{"params": {"userId": "1", "page": "1", "x&y=z": "v"}}`, scr, 200, "",
+			"/v1/users/1/posts?page=1&x%26y%3Dz=v"},
+		// Bounds.
+		{"too many params", "POST", posts, many, scr, 400, "invalid_param", ""},
+		{"long param name", "POST", posts, `{"params": {"` + strings.Repeat("n", 65) + `": "v"}}`, scr, 400, "invalid_param", ""},
+		{"long value", "POST", posts, body(strings.Repeat("a", 8<<10+1), "1"), scr, 400, "invalid_param", ""},
+		{"huge body", "POST", posts, `{"params": {"userId": "` + strings.Repeat("a", 70<<10) + `"}}`, scr, 413, "request_too_large", ""},
+		// Only params: nothing else of the call can be set.
+		{"method override", "POST", posts, `{"params": {}, "method": "DELETE"}`, scr, 400, "override_not_allowed", ""},
+		{"url override", "POST", posts, `{"url": "http://169.254.169.254/latest/meta-data/"}`, scr, 400, "override_not_allowed", ""},
+		{"headers override", "POST", posts, `{"headers": {"Authorization": "Bearer mine"}}`, scr, 400, "override_not_allowed", ""},
+		{"body override", "POST", posts, `{"body": "x"}`, scr, 400, "override_not_allowed", ""},
+		{"duplicate param", "POST", posts, `{"params": {"userId": "1", "userId": "../x", "page": "1"}}`, scr, 400, "invalid_param", ""},
+		{"duplicate params", "POST", posts, `{"params": {"userId": "1", "page": "1"}, "params": {}}`, scr, 400, "invalid_json", ""},
+		{"params as array", "POST", posts, `{"params": ["userId"]}`, scr, 400, "invalid_json", ""},
+		{"object param", "POST", posts, `{"params": {"userId": {"$ne": 1}, "page": "1"}}`, scr, 400, "invalid_param", ""},
+		{"null param", "POST", posts, `{"params": {"userId": null, "page": "1"}}`, scr, 400, "invalid_param", ""},
+		// Caller headers never reach the provider nor replace the credential.
+		{"caller credentials and hop-by-hop", "POST", posts, body("1", "1"),
+			with("Authorization", "Bearer attacker", "Cookie", "sid=1", "Proxy-Authorization", "Basic eDp5", "X-Forwarded-For", "10.0.0.1",
+				"X-Forwarded-Host", "evil.example", "Forwarded", "for=10.0.0.1", "Via", "1.1 evil", "Connection", "X-Keep", "X-Keep", "1"),
+			200, "", "/v1/users/1/posts?page=1"},
+		// Addressing: ids from the URL never reach the file system or Vault paths.
+		{"widget id climb", "POST", "/sidecar/widgets/..%2Fmy-saas/apis/getUserPosts", body("1", "1"), scr, 404, "unknown_widget", ""},
+		{"widget id dots", "POST", "/sidecar/widgets/%2e%2e/apis/getUserPosts", body("1", "1"), scr, 404, "unknown_widget", ""},
+		{"api name climb", "POST", "/sidecar/widgets/my-saas/apis/getUserPosts%2F..", body("1", "1"), scr, 404, "unknown_api", ""},
+		{"instance path", "POST", posts, body("1", "1"), []string{"X-Widget-Instance", "../bindings/other"}, 400, "invalid_instance", ""},
+		// Egress: a name resolving to loopback is refused at connect.
+		{"name resolving to loopback", "POST", "/sidecar/widgets/lab/apis/byLocalhost", `{}`, scr, 502, "egress_denied", ""},
+	}
+	if len(tests) < 40 {
+		t.Fatalf("the catalogue has %d cases; keep at least 40", len(tests))
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.provider.Reset()
+			r := e.call(t, tc.method, tc.path, tc.body, tc.headers...)
+			if tc.code != "" {
+				if r.status != tc.status || r.json["code"] != tc.code {
+					t.Fatalf("got %d %s, want %d %s", r.status, r.raw, tc.status, tc.code)
+				}
+			} else if r.status != 200 || r.json["isSuccess"] != true {
+				t.Fatalf("got %d %s, want a successful envelope", r.status, r.raw)
+			}
+			if bytes.Contains(r.raw, []byte(token)) {
+				t.Errorf("the response contains the token")
+			}
+			got := e.provider.Requests()
+			if tc.wantURI == "" {
+				if len(got) != 0 {
+					t.Fatalf("provider received %d requests, want none (first: %s %s)", len(got), got[0].Method, got[0].URL)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].URL != tc.wantURI || got[0].Method != "GET" {
+				t.Fatalf("provider received %v, want exactly GET %s", uris(got), tc.wantURI)
+			}
+			h := got[0].Header
+			if a := h.Values("Authorization"); len(a) != 1 || a[0] != "Bearer "+token {
+				t.Errorf("provider got Authorization %q", a)
+			}
+			for _, name := range []string{"Cookie", "Proxy-Authorization", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Via", "X-Keep", "X-Widget-Instance"} {
+				if v := h.Get(name); v != "" {
+					t.Errorf("provider got caller header %s: %q", name, v)
+				}
+			}
+			if !strings.HasPrefix(e.provURL, "http://"+got[0].Host) {
+				t.Errorf("provider got Host %q", got[0].Host)
+			}
+		})
+	}
+}
+
+func uris(reqs []standin.Request) []string {
+	out := make([]string, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.Method + " " + r.URL
+	}
+	return out
+}
+
+// TestRedirectsAreNotFollowed: a provider answering with a redirect to
+// another host, port or scheme: no request reaches the target, no
+// credential leaves, and the widget gets no usable cross-origin Location.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var hits atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	targetTLS := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer targetTLS.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+	}))
+	defer redirector.Close()
+
+	targets := map[string]string{
+		"toOtherPort":   target.URL + "/steal",
+		"toOtherScheme": targetTLS.URL + "/steal",
+		"toOtherHost":   strings.Replace(target.URL, "127.0.0.1", "localhost", 1) + "/steal",
+	}
+	apis := map[string]string{}
+	for name, to := range targets {
+		apis[name] = redirector.URL + "/r?to=" + to
+	}
+	e := start(t, options{labAPIs: apis})
+	const token = "at-redirect-91f0"
+	e.vault.PutPassport(t, "pp", "custom:my-api-connector", token)
+	e.bind(t, "screen", map[string]any{"labAuth": "pp"})
+	for name := range targets {
+		for _, suffix := range []string{"", "/raw"} {
+			r := e.call(t, "POST", "/sidecar/widgets/lab/apis/"+name+suffix, `{}`, "X-Widget-Instance", "screen")
+			if suffix == "" && (r.status != 200 || r.json["statusCode"] != 302.0 || r.json["isSuccess"] != false) {
+				t.Errorf("%s: %d %s", name, r.status, r.raw)
+			}
+			if suffix == "/raw" && r.status != 302 {
+				t.Errorf("%s raw: status %d", name, r.status)
+			}
+			// The body may still mention the URL (http.Redirect writes a
+			// link); what is withheld is a Location a client would follow.
+			headers, _ := r.json["headers"].(map[string]any)
+			if r.header.Get("Location") != "" || headers["location"] != nil {
+				t.Errorf("%s%s: the widget got the cross-origin Location", name, suffix)
+			}
+			if bytes.Contains(r.raw, []byte(token)) {
+				t.Errorf("%s%s: the token leaked", name, suffix)
+			}
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the redirect targets received %d requests", n)
+	}
+}
