@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/widgetgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build vault demo test unit lint bench clean
+.PHONY: all build vault demo test unit lint bench fuzz clean
 
 all: build
 
@@ -35,6 +35,14 @@ lint:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# Each fuzz target for FUZZTIME (CI: 20s each; run longer by hand, e.g.
+# make fuzz FUZZTIME=10m). Findings land in testdata/fuzz and fail the run.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/template/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadSchema$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/schema/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCustom$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/provider/
 
 # Go benchmarks of the hot path (see README "Performance").
 bench:
