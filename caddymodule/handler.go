@@ -167,6 +167,9 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 		return p
 	}
 
+	if err := api.CheckPatterns(params); err != nil {
+		return api, tag(renderProblem(err))
+	}
 	u, err := api.URL.RenderURL(params, user)
 	if err != nil {
 		return api, tag(renderProblem(err))

@@ -23,7 +23,8 @@ func TestHostileInputs(t *testing.T) {
 	e.vault.PutPassport(t, "pp", "custom:my-api-connector", token)
 	e.bind(t, "screen", map[string]any{"myApiAuth": "pp", "labAuth": "pp"})
 
-	const posts = "/sidecar/widgets/my-saas/apis/getUserPosts"
+	const posts = "/sidecar/widgets/my-saas/apis/getUserPosts" // page must match [0-9]{1,4}
+	const echo = "/sidecar/widgets/lab/apis/echo"
 	body := func(userID, page string) string {
 		return fmt.Sprintf(`{"params": {"userId": %q, "page": %q}}`, userID, page)
 	}
@@ -63,17 +64,18 @@ func TestHostileInputs(t *testing.T) {
 		{"invalid UTF-8", "POST", posts, "{\"params\": {\"userId\": \"\xff\", \"page\": \"1\"}}", scr, 400, "invalid_param", ""},
 		{"lone surrogate", "POST", posts, `{"params": {"userId": "\ud800", "page": "1"}}`, scr, 400, "invalid_param", ""},
 		// Values are data: escaped, never expanded, never structure.
-		{"placeholder in value", "POST", posts, body("{env.HOME}", "{authorization.myApiAuth.token}"), scr, 200, "",
-			"/v1/users/%7Benv.HOME%7D/posts?page=%7Bauthorization.myApiAuth.token%7D"},
+		{"placeholder in value", "POST", posts, body("{env.HOME}", "1"), scr, 200, "", "/v1/users/%7Benv.HOME%7D/posts?page=1"},
+		{"token placeholder in value", "POST", echo, `{"params": {"q": "{authorization.labAuth.token}"}}`, scr, 200, "", "/echo?q=%7Bauthorization.labAuth.token%7D"},
 		{"Caddy placeholder", "POST", posts, body("{http.request.header.Authorization}", "1"), scr, 200, "",
 			"/v1/users/%7Bhttp.request.header.Authorization%7D/posts?page=1"},
 		{"query in path value", "POST", posts, body("1?admin=true", "1"), scr, 200, "", "/v1/users/1%3Fadmin%3Dtrue/posts?page=1"},
 		{"fragment in path value", "POST", posts, body("1#x", "1"), scr, 200, "", "/v1/users/1%23x/posts?page=1"},
 		{"space in path value", "POST", posts, body("a b", "1"), scr, 200, "", "/v1/users/a%20b/posts?page=1"},
-		{"ampersand in query value", "POST", posts, body("1", "1&admin=true"), scr, 200, "", "/v1/users/1/posts?page=1%26admin%3Dtrue"},
-		{"hash in query value", "POST", posts, body("1", "1#x"), scr, 200, "", "/v1/users/1/posts?page=1%23x"},
-		{"plus in query value", "POST", posts, body("1", "1+2 3"), scr, 200, "", "/v1/users/1/posts?page=1%2B2%203"},
-		{"semicolon in query value", "POST", posts, body("1", "1;admin=true"), scr, 200, "", "/v1/users/1/posts?page=1%3Badmin%3Dtrue"},
+		{"ampersand in query value", "POST", echo, `{"params": {"q": "1&admin=true"}}`, scr, 200, "", "/echo?q=1%26admin%3Dtrue"},
+		{"hash in query value", "POST", echo, `{"params": {"q": "1#x"}}`, scr, 200, "", "/echo?q=1%23x"},
+		{"plus and space in query value", "POST", echo, `{"params": {"q": "1+2 3"}}`, scr, 200, "", "/echo?q=1%2B2%203"},
+		{"semicolon in query value", "POST", echo, `{"params": {"q": "1;admin=true"}}`, scr, 200, "", "/echo?q=1%3Badmin%3Dtrue"},
+		{"value outside the schema's pattern", "POST", posts, body("1", "1&admin=true"), scr, 400, "invalid_param", ""},
 		{"hostile extra param name", "POST", posts, `{"params": {"userId": "1", "page": "1", "x&y=z": "v"}}`, scr, 200, "",
 			"/v1/users/1/posts?page=1&x%26y%3Dz=v"},
 		// Bounds.

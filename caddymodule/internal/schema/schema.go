@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -56,6 +57,9 @@ type APISpec struct {
 	AuthenticationKey string            `json:"authenticationKey"`
 	Headers           map[string]string `json:"headers,omitempty"`
 	Body              json.RawMessage   `json:"body,omitempty"`
+	// ParamPatterns (a widgetgate extension) narrows what a param may be,
+	// e.g. {"userId": "[0-9]+"}. Each pattern must match the whole value.
+	ParamPatterns map[string]string `json:"paramPatterns,omitempty"`
 }
 
 // Options are the operator's choices that affect what a schema may contain.
@@ -102,6 +106,19 @@ type API struct {
 	BodyContentType string
 	// UsesUser reports whether the URL or a header needs {user.id}.
 	UsesUser bool
+	// Patterns are the compiled ParamPatterns, anchored at both ends.
+	Patterns map[string]*regexp.Regexp
+}
+
+// CheckPatterns checks params against the API's declared patterns, on top
+// of the default rules every param obeys.
+func (a *API) CheckPatterns(params map[string]string) error {
+	for name, re := range a.Patterns {
+		if v, ok := params[name]; ok && !re.MatchString(v) {
+			return &template.ParamError{Code: template.CodeInvalidParam, Param: name, Reason: "does not match the pattern the schema declares"}
+		}
+	}
+	return nil
 }
 
 // Header is one static header of an API, with its value template.
@@ -204,6 +221,17 @@ func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
 	}
 	// Map order is random; a fixed order keeps requests reproducible.
 	slices.SortFunc(api.Headers, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
+
+	for name, pat := range spec.ParamPatterns {
+		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+		if err != nil {
+			return nil, fmt.Errorf("paramPatterns.%s: %w", name, err)
+		}
+		if api.Patterns == nil {
+			api.Patterns = map[string]*regexp.Regexp{}
+		}
+		api.Patterns[name] = re
+	}
 
 	if len(spec.Body) > 0 && string(spec.Body) != "null" {
 		body, isJSON, err := compileBody(spec.Body)

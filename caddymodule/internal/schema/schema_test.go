@@ -147,6 +147,7 @@ func TestLoadRejects(t *testing.T) {
 		{"param in header", map[string]string{"w/schema.json": strings.Replace(api(""), `"Authorization":`, `"X-Id": "{param.id}", "Authorization":`, 1)},
 			[]string{"headers.X-Id", "not allowed here"}},
 		{"numeric body", map[string]string{"w/schema.json": api(`, "body": 42`)}, []string{".body", "object, array or string"}},
+		{"bad param pattern", map[string]string{"w/schema.json": api(`, "paramPatterns": {"id": "[0-9"}`)}, []string{"paramPatterns.id"}},
 		{"bundled passport missing", map[string]string{"w/schema.json": `{"passport": {"filePath": "passport/x.json"}}`}, []string{"passport.filePath"}},
 		{"bundled passport escapes", map[string]string{"w/schema.json": `{"passport": {"filePath": "../x.json"}}`}, []string{"inside the package"}},
 		{"custom provider mismatch", map[string]string{
