@@ -338,46 +338,41 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+// parsedArg reads the one argument of the current option with parse; the
+// error names the option and what it wants.
+func parsedArg[T any](d *caddyfile.Dispenser, dst *T, want string, parse func(string) (T, bool)) error {
 	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil {
-		return d.Errf("%s: %v", opt, err)
+	v, ok := parse(s)
+	if !ok {
+		return d.Errf("%s: want %s, got %q", opt, want, s)
 	}
-	*dst = caddy.Duration(dur)
+	*dst = v
 	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	return parsedArg(d, dst, "a duration such as 30s or 5m", func(s string) (caddy.Duration, bool) {
+		dur, err := caddy.ParseDuration(s)
+		return caddy.Duration(dur), err == nil
+	})
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
-	opt := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return d.Errf("%s: want a positive integer, got %q", opt, s)
-	}
-	*dst = n
-	return nil
+	return parsedArg(d, dst, "a positive integer", func(s string) (int, bool) {
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n > 0
+	})
 }
 
 func sizeArg(d *caddyfile.Dispenser, dst *int) error {
-	opt := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n == 0 || n > 1<<40 {
-		return d.Errf("%s: want a size such as 64KiB or 10MiB, got %q", opt, s)
-	}
-	*dst = int(n)
-	return nil
+	return parsedArg(d, dst, "a size such as 64KiB or 10MiB", func(s string) (int, bool) {
+		n, err := humanize.ParseBytes(s)
+		return int(n), err == nil && n > 0 && n <= 1<<40
+	})
 }
 
 // Interface guards

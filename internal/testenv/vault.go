@@ -96,15 +96,20 @@ func StartVault(t testing.TB) *Vault {
 }
 
 // Stop stops Vault and waits for it to exit.
-func (v *Vault) Stop() {
-	if v.cmd.Process != nil {
-		v.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-v.done:
-		case <-time.After(10 * time.Second):
-			v.cmd.Process.Kill()
-			<-v.done
-		}
+func (v *Vault) Stop() { stop(v.cmd, v.done) }
+
+// stop interrupts a child process and waits for it (done closes when it
+// has exited), killing it if it does not stop within 10 s.
+func stop(cmd *exec.Cmd, done <-chan struct{}) {
+	if cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
 	}
 }
 

@@ -91,13 +91,7 @@ func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate 
 	}
 	go func() { w.cmd.Wait(); close(w.done) }()
 	t.Cleanup(func() {
-		w.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-w.done:
-		case <-time.After(10 * time.Second):
-			w.cmd.Process.Kill()
-			<-w.done
-		}
+		stop(w.cmd, w.done)
 		if t.Failed() {
 			t.Logf("widgetgate log:\n%s", w.Log())
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,13 +11,6 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 	"github.com/widgetgate/widgetgate/internal/testenv"
 )
-
-// clock is a settable clock, so TTLs and expiry are tested without sleeping.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock               { c := &clock{}; c.t.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time      { return time.Unix(0, c.t.Load()) }
-func (c *clock) Add(d time.Duration) { c.t.Add(int64(d)) }
 
 func setup(t *testing.T, cfg passport.CacheConfig) (*testenv.Vault, *passport.Cache) {
 	t.Helper()
@@ -33,7 +25,7 @@ func setup(t *testing.T, cfg passport.CacheConfig) (*testenv.Vault, *passport.Ca
 }
 
 func TestCacheAgainstVault(t *testing.T) {
-	clk := newClock()
+	clk := testenv.NewClock()
 	v, c := setup(t, passport.CacheConfig{TTL: time.Minute, Skew: 30 * time.Second, Now: clk.Now,
 		StaticBindings: map[string]passport.Bindings{"*": {"staticKey": "p-static"}}})
 	ctx := context.Background()

@@ -20,13 +20,6 @@ import (
 	"github.com/widgetgate/widgetgate/internal/testenv"
 )
 
-// clock is a settable clock shared by the replicas of a test.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock               { c := &clock{}; c.t.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time      { return time.Unix(0, c.t.Load()) }
-func (c *clock) Add(d time.Duration) { c.t.Add(int64(d)) }
-
 // world is one Vault, one stand-in provider with strict refresh-token
 // rotation (an old refresh token gets invalid_grant), and its registry.
 type world struct {
@@ -127,7 +120,7 @@ func (w *world) works(tok string) bool {
 // strict rotation, the next cycle would fail with invalid_grant otherwise).
 func TestOneRefreshPerExpiryAcrossReplicas(t *testing.T) {
 	w := newWorld(t)
-	clk := newClock()
+	clk := testenv.NewClock()
 	w.provider.AddRefreshToken("rt-0")
 	w.putPassport("pp", "custom:strict", "rt-0", clk.Now().Add(-time.Minute), nil)
 	w.vault.Put(t, "widgetgate/bindings/screen", map[string]any{"k": "pp"})
@@ -296,7 +289,7 @@ func TestDue(t *testing.T) {
 // passports as the injected clock moves.
 func TestScanFollowsSchedules(t *testing.T) {
 	w := newWorld(t)
-	clk := newClock()
+	clk := testenv.NewClock()
 	w.provider.AddRefreshToken("rt-before")
 	w.provider.AddRefreshToken("rt-periodic")
 	w.provider.AddRefreshToken("rt-none")
@@ -334,7 +327,7 @@ func TestScanFollowsSchedules(t *testing.T) {
 // provider is asked at most once per backoff window.
 func TestInvalidGrantReconnectRequired(t *testing.T) {
 	w := newWorld(t)
-	clk := newClock()
+	clk := testenv.NewClock()
 	w.putPassport("pp", "custom:strict", "rt-revoked", clk.Now().Add(-time.Minute), nil)
 	w.vault.Put(t, "widgetgate/bindings/screen", map[string]any{"k": "pp"})
 	r := w.replica(clk.Now, refresh.Config{ReconnectBackoff: 15 * time.Minute})
@@ -377,7 +370,7 @@ func TestInvalidGrantReconnectRequired(t *testing.T) {
 // /api/v3/authorization/token (JSON body, expiresIn as a string).
 func TestAppspaceRefresh(t *testing.T) {
 	w := newWorld(t)
-	clk := newClock()
+	clk := testenv.NewClock()
 	w.provider.AddRefreshToken("as-rt")
 	w.putPassport("pp-as", "appspace", "as-rt", clk.Now().Add(-time.Minute),
 		map[string]any{"subject_id": "app-123", "instance_url": w.url})

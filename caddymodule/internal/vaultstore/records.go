@@ -36,6 +36,10 @@ func (s *Store) PassportRecord(ctx context.Context, id string) (*Record, error) 
 	if err != nil {
 		return nil, err
 	}
+	return newRecord(id, data, version)
+}
+
+func newRecord(id string, data map[string]any, version int) (*Record, error) {
 	p, err := parsePassport(id, data)
 	if err != nil {
 		return nil, err
@@ -92,12 +96,7 @@ func (s *Store) UpdatePassport(ctx context.Context, rec *Record, changes map[str
 	if err != nil {
 		return nil, err
 	}
-	p, err := parsePassport(id, data)
-	if err != nil {
-		return nil, err
-	}
-	p.Version = version
-	return &Record{Passport: p, Data: data, Version: version}, nil
+	return newRecord(id, data, version)
 }
 
 // put writes a KV v2 secret with check-and-set on version (0: must not exist).

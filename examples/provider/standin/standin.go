@@ -531,17 +531,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	access, next := randomToken(), randomToken()
-	// Check and rotate under one lock so two concurrent redemptions of the
-	// same refresh token cannot both succeed.
-	p.mu.Lock()
-	valid := p.refreshTokens[rt]
-	if valid {
-		delete(p.refreshTokens, rt)
-		p.refreshTokens[next] = true
-		p.tokens[access] = true
-	}
-	p.mu.Unlock()
+	access, next, valid := p.redeem(rt)
 	if !valid {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", tokenInvalidGrantDesc)
 		return
@@ -629,16 +619,7 @@ func (p *Provider) appspaceToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	access, next := randomToken(), randomToken()
-	// Same check-and-rotate under one lock as token.
-	p.mu.Lock()
-	valid := p.refreshTokens[req.RefreshToken]
-	if valid {
-		delete(p.refreshTokens, req.RefreshToken)
-		p.refreshTokens[next] = true
-		p.tokens[access] = true
-	}
-	p.mu.Unlock()
+	access, next, valid := p.redeem(req.RefreshToken)
 	if !valid {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", tokenInvalidGrantDesc)
 		return
@@ -650,6 +631,22 @@ func (p *Provider) appspaceToken(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn:             "3600",
 		RefreshTokenExpiresIn: "2592000",
 	})
+}
+
+// redeem rotates refresh token rt: if it is valid, it becomes invalid and
+// a new access token and refresh token are issued. Check and rotate happen
+// under one lock so two concurrent redemptions of rt cannot both succeed.
+func (p *Provider) redeem(rt string) (access, next string, ok bool) {
+	access, next = randomToken(), randomToken()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.refreshTokens[rt] {
+		return "", "", false
+	}
+	delete(p.refreshTokens, rt)
+	p.refreshTokens[next] = true
+	p.tokens[access] = true
+	return access, next, true
 }
 
 // writeOAuthError writes an RFC 6749 section 5.2 error body.
