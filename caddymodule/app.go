@@ -7,6 +7,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/widgetgate/widgetgate/callerctx"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
@@ -69,15 +71,21 @@ type App struct {
 	// Refresh tunes how passports' tokens are kept fresh.
 	Refresh RefreshConfig `json:"refresh,omitempty"`
 
-	catalog   *schema.Catalog
-	providers map[string]*provider.Provider
-	refresher *refresh.Refresher
-	bg        context.Context
-	store     *vaultstore.Store
-	cache     *passport.Cache
-	client    *upstream.Client
-	cancel    context.CancelFunc
-	logger    *zap.Logger
+	// ContextKeys are the keys that verify signed caller contexts
+	// (handlers with caller_context signed).
+	ContextKeys ContextKeysConfig `json:"context_keys,omitempty"`
+
+	verifier   *callerctx.Verifier
+	publicKeys []crypto.PublicKey
+	catalog    *schema.Catalog
+	providers  map[string]*provider.Provider
+	refresher  *refresh.Refresher
+	bg         context.Context
+	store      *vaultstore.Store
+	cache      *passport.Cache
+	client     *upstream.Client
+	cancel     context.CancelFunc
+	logger     *zap.Logger
 }
 
 // VaultConfig says how to reach Vault. The sidecar logs in with AppRole or
@@ -108,6 +116,22 @@ type VaultConfig struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Timeout bounds one Vault request. Default 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// ContextKeysConfig says which keys verify signed caller contexts.
+type ContextKeysConfig struct {
+	// HMACVault reads HS256 secrets from Vault, <prefix>/context-keys,
+	// fields "current" and (during a rotation) "previous"; re-read every
+	// cache_ttl, so a rotation needs no reload.
+	HMACVault bool `json:"hmac_vault,omitempty"`
+	// PublicKeyFiles are PEM public keys (Ed25519 or P-256) of hosts that
+	// sign with EdDSA or ES256 and should not hold a shared secret.
+	PublicKeyFiles []string `json:"public_key_files,omitempty"`
+}
+
+// contextKeysConfigured reports whether any context key source is set.
+func (a *App) contextKeysConfigured() bool {
+	return a.ContextKeys.HMACVault || len(a.ContextKeys.PublicKeyFiles) > 0
 }
 
 // AppRoleConfig is Vault AppRole login. The token it gets is renewed while
@@ -253,6 +277,19 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 	if err := a.loadProviders(); err != nil {
 		return err
 	}
+	a.verifier = callerctx.NewVerifier(nil)
+	for _, f := range a.ContextKeys.PublicKeyFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("context_keys: %w", err)
+		}
+		k, err := callerctx.ParsePublicKey(data)
+		if err != nil {
+			return fmt.Errorf("context_keys %s: %w", f, err)
+		}
+		a.publicKeys = append(a.publicKeys, k)
+	}
+	a.verifier.SetKeys(callerctx.Keys{Public: a.publicKeys})
 	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	bg, cancel := context.WithCancel(context.Background())
 	a.bg, a.cancel = bg, cancel
@@ -333,6 +370,9 @@ func (a *App) Start() error {
 		return fmt.Errorf("vault login: %w", err)
 	}
 	go a.importBundledSecrets()
+	if a.ContextKeys.HMACVault {
+		go a.watchContextKeys()
+	}
 	if a.refresher != nil {
 		interval := time.Duration(a.Refresh.ScanInterval)
 		if interval <= 0 {

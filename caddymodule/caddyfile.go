@@ -50,6 +50,10 @@ func init() {
 //					token_file <path>
 //				}
 //			}
+//			context_keys {
+//				hmac_vault
+//				public_key_file <pem>
+//			}
 //			refresh {
 //				disabled
 //				scan_interval <duration>
@@ -121,6 +125,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.Upstream.unmarshal(d)
 		case "refresh":
 			err = a.Refresh.unmarshal(d)
+		case "context_keys":
+			err = a.ContextKeys.unmarshal(d)
 		default:
 			return d.Errf("unrecognized widgetgate option %q", d.Val())
 		}
@@ -164,6 +170,27 @@ func (v *VaultConfig) unmarshal(d *caddyfile.Dispenser) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+func (c *ContextKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "hmac_vault":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.HMACVault = true
+		case "public_key_file":
+			var f string
+			if err := oneArg(d, &f); err != nil {
+				return err
+			}
+			c.PublicKeyFiles = append(c.PublicKeyFiles, f)
+		default:
+			return d.Errf("unrecognized context_keys option %q", d.Val())
 		}
 	}
 	return nil
@@ -289,6 +316,10 @@ func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
 //		max_params <n>
 //		max_param_name <bytes>
 //		max_param_value <size>
+//		caller_context headers|signed
+//		context_header <name>
+//		context_audience <aud>
+//		allowed_origins <origin>...
 //	}
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -321,6 +352,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = intArg(d, &h.MaxParamNameBytes)
 		case "max_param_value":
 			err = sizeArg(d, &h.MaxParamValueBytes)
+		case "caller_context":
+			err = oneArg(d, &h.CallerContext)
+		case "context_header":
+			err = oneArg(d, &h.ContextHeader)
+		case "context_audience":
+			err = oneArg(d, &h.ContextAudience)
+		case "allowed_origins":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.AllowedOrigins = append(h.AllowedOrigins, args...)
 		default:
 			return d.Errf("unrecognized widgetgate handler option %q", d.Val())
 		}

@@ -52,6 +52,20 @@ type Handler struct {
 	// MaxParamValueBytes bounds a param's value. Default 8 KiB.
 	MaxParamValueBytes int `json:"max_param_value_bytes,omitempty"`
 
+	// CallerContext says how the caller is identified: "headers" (the
+	// widget host is trusted to set InstanceHeader and UserHeader; for
+	// hosts on a private network) or "signed" (a short-lived JWT in
+	// ContextHeader, minted by the host's server, verified with the app's
+	// context_keys; plain instance headers are ignored). Default "headers".
+	CallerContext string `json:"caller_context,omitempty"`
+	// ContextHeader carries the signed context. Default "X-Widget-Context".
+	ContextHeader string `json:"context_header,omitempty"`
+	// ContextAudience is the "aud" signed contexts must name. Default "widgetgate".
+	ContextAudience string `json:"context_audience,omitempty"`
+	// AllowedOrigins are the widget host pages (scheme://host[:port]) that
+	// may call from a browser (CORS) and frame widget pages.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
 	app     *App
 	limits  limits
 	logger  *zap.Logger
@@ -73,6 +87,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("getting widgetgate app: %w", err)
 	}
 	h.setup(appIface.(*App), ctx.Logger())
+	switch h.CallerContext {
+	case "headers":
+	case "signed":
+		if !h.app.contextKeysConfigured() {
+			return fmt.Errorf("caller_context signed needs context_keys in the widgetgate global options")
+		}
+	default:
+		return fmt.Errorf("caller_context %q: want headers or signed", h.CallerContext)
+	}
 	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
 	return err
 }
@@ -90,6 +113,15 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 	if h.UserHeader == "" {
 		h.UserHeader = "X-Widget-User-Id"
 	}
+	if h.CallerContext == "" {
+		h.CallerContext = "headers"
+	}
+	if h.ContextHeader == "" {
+		h.ContextHeader = "X-Widget-Context"
+	}
+	if h.ContextAudience == "" {
+		h.ContextAudience = "widgetgate"
+	}
 	def(&h.MaxRequestBytes, 64<<10)
 	def(&h.MaxParams, 64)
 	def(&h.MaxParamNameBytes, 64)
@@ -103,6 +135,15 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Every request under the
 // route is answered here, errors included, as JSON; next is never called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.cors(w, r) {
+		return nil
+	}
+	if served, p := h.serveStatic(w, r); served {
+		if p != nil {
+			writeProblem(w, p)
+		}
+		return nil
+	}
 	start := time.Now()
 	widgetID, apiName, raw, ok := parseCallPath(r.URL.EscapedPath())
 	api, p := h.call(w, r, widgetID, apiName, raw, ok)
@@ -143,7 +184,7 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 	if p != nil {
 		return nil, p
 	}
-	instance, user, p := h.callerContext(r)
+	instance, user, p := h.callerContext(r, widgetID)
 	if p != nil {
 		return nil, p
 	}
@@ -249,8 +290,12 @@ func (h *Handler) send(ctx context.Context, api *schema.API, u *url.URL, user st
 	}
 }
 
-// callerContext reads who is calling, as told by the trusted widget host.
-func (h *Handler) callerContext(r *http.Request) (instance, user string, p *problem) {
+// callerContext reads who is calling: from a verified signed context, or
+// as told by the trusted widget host in plain headers.
+func (h *Handler) callerContext(r *http.Request, widgetID string) (instance, user string, p *problem) {
+	if h.CallerContext == "signed" {
+		return h.signedContext(r, widgetID)
+	}
 	instance = r.Header.Get(h.InstanceHeader)
 	user = r.Header.Get(h.UserHeader)
 	switch {
@@ -267,6 +312,33 @@ func (h *Handler) callerContext(r *http.Request) (instance, user string, p *prob
 		return "", "", p
 	}
 	return instance, user, nil
+}
+
+// signedContext verifies the caller's signed context; the instance and the
+// user come from its claims only.
+func (h *Handler) signedContext(r *http.Request, widgetID string) (instance, user string, p *problem) {
+	token := r.Header.Get(h.ContextHeader)
+	if token == "" {
+		return "", "", newProblem(http.StatusUnauthorized, "invalid_caller_context",
+			fmt.Sprintf("the %s header is required: a signed caller context from the widget host", h.ContextHeader))
+	}
+	if !h.app.verifier.HasKeys() {
+		p := newProblem(http.StatusServiceUnavailable, "vault_unavailable", "the keys that verify caller contexts are not loaded yet; try again shortly")
+		p.RetryAfter = 5
+		return "", "", p
+	}
+	c, err := h.app.verifier.Verify(token, h.ContextAudience)
+	if err != nil {
+		h.logger.Debug("caller context refused", zap.Error(err))
+		return "", "", newProblem(http.StatusUnauthorized, "invalid_caller_context", "the caller context is missing, malformed, expired or not signed by a known key")
+	}
+	if c.Widget != widgetID {
+		return "", "", newProblem(http.StatusForbidden, "widget_mismatch", "the caller context was issued for another widget")
+	}
+	if !vaultstore.ValidID(c.Instance) || template.CheckValue(c.User) != nil {
+		return "", "", newProblem(http.StatusUnauthorized, "invalid_caller_context", "the caller context names an invalid instance or user")
+	}
+	return c.Instance, c.User, nil
 }
 
 // resolve finds the active passport for the API's authKey and checks it

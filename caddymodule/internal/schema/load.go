@@ -197,6 +197,11 @@ func LoadFS(id, source string, fsys fs.FS, opt Options) (*Widget, error) {
 	if err := w.checkCustomProviders(); err != nil {
 		return nil, fmt.Errorf("%s: %w", schemaPath, err)
 	}
+	if html, err := readFile(fsys, "widget.html"); err == nil {
+		w.HTML = html
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path.Join(source, "widget.html"), err)
+	}
 	return w, nil
 }
 

@@ -79,6 +79,9 @@ type Widget struct {
 	APIs   map[string]*API
 	// Bundled is the custom passport the package ships, if any.
 	Bundled *BundledPassport
+	// HTML is the package's widget.html (nil when it has none), served to
+	// widget hosts with the browser kit injected.
+	HTML []byte
 }
 
 // Auth is a compiled authentications entry.

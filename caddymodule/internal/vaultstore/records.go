@@ -240,3 +240,31 @@ func (s *Store) ReadRef(ctx context.Context, ref string) (string, error) {
 	}
 	return v, nil
 }
+
+// minContextKey is the shortest HS256 secret accepted: RFC 7518 wants a
+// key at least as long as the hash output.
+const minContextKey = 32
+
+// ContextKeys reads the HS256 caller-context secrets, <prefix>/context-keys:
+// "current" and, during a rotation, "previous".
+func (s *Store) ContextKeys(ctx context.Context) ([][]byte, error) {
+	data, err := s.get(ctx, s.prefix+"/context-keys")
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for _, field := range []string{"current", "previous"} {
+		k := str(data, field)
+		if k == "" {
+			continue
+		}
+		if len(k) < minContextKey {
+			return nil, fmt.Errorf("context-keys %s: shorter than %d bytes", field, minContextKey)
+		}
+		keys = append(keys, []byte(k))
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("context-keys: no current key")
+	}
+	return keys, nil
+}

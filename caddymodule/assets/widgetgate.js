@@ -1,0 +1,1 @@
+// widgetgate.js — the browser kit; see README "Widget hosts".
