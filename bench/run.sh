@@ -49,4 +49,4 @@ go build -o "$tmp/loadbench" ./bench/cmd/loadbench
 
 pin=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin=(taskset -c 0); fi
-"${pin[@]}" "$tmp/loadbench" -mode "$mode" -widgetgate bin/widgetgate -upstream "$tmp/upstream" -vault "$vault_bin" "$@"
+BENCH_COMMAND="bench/run.sh $mode $*" "${pin[@]}" "$tmp/loadbench" -mode "$mode" -widgetgate bin/widgetgate -upstream "$tmp/upstream" -vault "$vault_bin" "$@"

@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
-	"github.com/widgetgate/widgetgate/callerctx"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
@@ -26,6 +25,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/callerctx"
 )
 
 func init() {

@@ -11,8 +11,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/widgetgate/widgetgate/callerctx"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/callerctx"
 )
 
 func init() {

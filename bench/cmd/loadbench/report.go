@@ -109,19 +109,24 @@ func (b *bench) summarizeThroughput() {
 	w := &b.summary
 	fmt.Fprintf(w, "## Throughput (medians of %d round(s) of %s, interleaved; wrk -t1 on the client core)\n\n", b.opt.rounds, b.opt.duration)
 	fmt.Fprintf(w, "proxy CPU = the proxy process's own CPU time per request; core = proxy + upstream (the server core's cost per request). ")
-	fmt.Fprintf(w, "new conns = most upstream connections accepted during one measured run (0 = keep-alive held).\n\n")
+	fmt.Fprintf(w, "new conns = most upstream connections accepted during one measured run: up to one per wrk connection comes from the ")
+	fmt.Fprintf(w, "requests cut off when the previous wrk run stopped; more would mean the keep-alive pool did not hold. ")
+	fmt.Fprintf(w, "Vault calls = widgetgate's requests to Vault during all its measured runs of the cell.\n\n")
 	fmt.Fprintf(w, "| body | conns | target | req/s | × bare Caddy | × nginx | p50 ms | p99 ms | proxy CPU µs/req | core µs/req | core busy | new conns | Vault calls |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cs {
 		caddy, _ := find(cs, "caddy", c.body, c.conns)
 		nginx, _ := find(cs, "nginx", c.body, c.conns)
-		vc := "–"
+		vc, nc := "–", fmt.Sprint(c.maxNewConns)
 		if strings.HasPrefix(c.target, "wg-") {
 			vc = fmt.Sprint(c.vaultCalls)
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %.3f | %.3f | %.1f | %.1f | %.0f%% | %d | %s |\n",
+		if c.target == "upstream" {
+			nc = "–" // wrk's own connections
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %.3f | %.3f | %.1f | %.1f | %.0f%% | %s | %s |\n",
 			c.body, c.conns, c.target, c.rps, ratio(c.rps, caddy.rps), ratio(c.rps, nginx.rps),
-			c.p50/1000, c.p99/1000, c.proxyCPU, c.coreCPU, c.busy*100, c.maxNewConns, vc)
+			c.p50/1000, c.p99/1000, c.proxyCPU, c.coreCPU, c.busy*100, nc, vc)
 	}
 }
 

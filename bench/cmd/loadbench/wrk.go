@@ -50,7 +50,8 @@ func (o wrkOut) errors() string {
 
 // runWrk runs wrk pinned on cpu with one thread (one client core).
 func runWrk(cpu, url, script string, conns int, d time.Duration) (wrkOut, string, error) {
-	secs := strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+	// wrk takes whole seconds.
+	secs := strconv.Itoa(max(1, int(d.Round(time.Second).Seconds()))) + "s"
 	argv := pinned(cpu, wrkBin, "-t1", "-c"+strconv.Itoa(conns), "-d"+secs, "--timeout", "10s", "--latency", "-s", script, url)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var out bytes.Buffer
