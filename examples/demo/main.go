@@ -11,6 +11,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/widgetgate/widgetgate/callerctx"
 	"github.com/widgetgate/widgetgate/examples/provider/standin"
 )
 
@@ -101,15 +104,20 @@ func run(widgetgate string, once bool) error {
 
 	step("storing a passport and a binding in Vault, as a security team would")
 	expiry := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	contextKey := randomHex(32) // the secret the host's server signs caller contexts with
 	for _, args := range [][]string{
+		{"kv", "put", "-mount=secret", "widgetgate/context-keys", "current=" + contextKey},
 		{"kv", "put", "-mount=secret", "widgetgate/passports/demo-google",
 			"provider=google", "status=active", "access_token=" + accessToken, "token_type=Bearer", "expiry=" + expiry},
 		{"kv", "put", "-mount=secret", "widgetgate/passports/demo-saas",
 			"provider=custom:my-api-connector", "status=active", "access_token=" + accessToken, "token_type=Bearer", "expiry=" + expiry},
+		{"kv", "put", "-mount=secret", "widgetgate/passports/demo-ms",
+			"provider=microsoft", "status=active", "access_token=" + accessToken, "token_type=Bearer", "expiry=" + expiry},
 		{"kv", "put", "-mount=secret", "widgetgate/bindings/lobby-screen",
-			"googleCalAuth=demo-google", "myApiAuth=demo-saas"},
+			"googleCalAuth=demo-google", "myApiAuth=demo-saas", "msGraph=demo-ms"},
 	} {
-		fmt.Printf("  $ vault %s\n", strings.ReplaceAll(strings.Join(args, " "), accessToken, "<access token>"))
+		shown := strings.NewReplacer(accessToken, "<access token>", contextKey, "<context secret>").Replace(strings.Join(args, " "))
+		fmt.Printf("  $ vault %s\n", shown)
 		if out, err := vaultCmd(args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("vault %s: %v\n%s", args[2], err, out)
 		}
@@ -137,18 +145,35 @@ func run(widgetgate string, once bool) error {
 		return fmt.Errorf("widgetgate did not come up: %w\n%s", err, log)
 	}
 
-	step("calling the calendar widget's getCalendarEvents by name")
+	step("calling the calendar widget's getCalendarEvents by name, as the host would")
 	const body = `{"params": {"maxResults": "3", "orderBy": "startTime", "singleEvents": "true"}}`
+	fmt.Printf("  $ export VAULT_ADDR=http://%s VAULT_TOKEN=%s\n", vaultAddr, vaultToken)
 	fmt.Printf("  $ curl -s -X POST %s/sidecar/widgets/calendar/apis/getCalendarEvents \\\n", gatewayURL)
-	fmt.Printf("      -H 'X-Widget-Instance: lobby-screen' -d '%s'\n\n", body)
-	req, _ := http.NewRequest("POST", gatewayURL+"/sidecar/widgets/calendar/apis/getCalendarEvents", strings.NewReader(body))
-	req.Header.Set("X-Widget-Instance", "lobby-screen")
-	resp, err := http.DefaultClient.Do(req)
+	fmt.Printf("      -H \"X-Widget-Context: $(%s mint-context --widget calendar --instance lobby-screen)\" \\\n", widgetgate)
+	fmt.Printf("      -d '%s'\n\n", body)
+	token, err := callerctx.Mint([]byte(contextKey), callerctx.Context{Instance: "lobby-screen", Widget: "calendar", User: "demo-user"},
+		"widgetgate", 15*time.Minute, time.Now())
 	if err != nil {
 		return err
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	var resp *http.Response
+	var raw []byte
+	// widgetgate loads the context secret from Vault just after it starts.
+	if err := waitFor(10*time.Second, func() error {
+		req, _ := http.NewRequest("POST", gatewayURL+"/sidecar/widgets/calendar/apis/getCalendarEvents", strings.NewReader(body))
+		req.Header.Set("X-Widget-Context", token)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			return err
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return errors.New(string(raw))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, raw, "  ", "  ") != nil {
 		pretty.Write(raw)
@@ -168,8 +193,9 @@ func run(widgetgate string, once bool) error {
 	}
 
 	step("all running. Try other calls (Ctrl-C stops everything):")
-	fmt.Printf("  curl -s -X POST %s/sidecar/widgets/my-saas/apis/getUserPosts -H 'X-Widget-Instance: lobby-screen' -d '{\"params\": {\"userId\": \"42\", \"page\": \"2\"}}'\n", gatewayURL)
-	fmt.Printf("  curl -s '%s/sidecar/widgets/calendar/apis/getCalendarEvents/raw?maxResults=1' -H 'X-Widget-Instance: lobby-screen'\n", gatewayURL)
+	fmt.Printf("  export VAULT_ADDR=http://%s VAULT_TOKEN=%s\n", vaultAddr, vaultToken)
+	fmt.Printf("  curl -s -X POST %s/sidecar/widgets/my-saas/apis/getUserPosts -H \"X-Widget-Context: $(%s mint-context --widget my-saas --instance lobby-screen)\" -d '{\"params\": {\"userId\": \"42\", \"page\": \"2\"}}'\n", gatewayURL, widgetgate)
+	fmt.Printf("  curl -s '%s/sidecar/widgets/calendar/apis/getCalendarEvents/raw?maxResults=1' -H \"X-Widget-Context: $(%s mint-context --widget calendar --instance lobby-screen)\"\n", gatewayURL, widgetgate)
 	fmt.Printf("  widgetgate log: %s\n", logFile.Name())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -179,6 +205,12 @@ func run(widgetgate string, once bool) error {
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 func start(cmd *exec.Cmd, procs *[]*exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
