@@ -59,32 +59,74 @@ func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.
 type redactor struct {
 	w     io.Writer
 	token []byte
-	held  []byte
+	held  []byte // the last len(token)-1 bytes written to us, not yet passed on
+	join  []byte // held plus the start of the next chunk, to find tokens across the seam
 }
 
 func newRedactor(w io.Writer, token string) *redactor {
 	return &redactor{w: w, token: []byte(token)}
 }
 
+// write masks p in place (p is the caller's scratch buffer) and passes it
+// on, holding back its tail: no copy of the chunk, no allocation per chunk.
 func (r *redactor) write(p []byte) error {
-	if len(r.token) == 0 {
+	n := len(r.token)
+	if n == 0 {
 		_, err := r.w.Write(p)
 		return err
 	}
-	buf := append(r.held, p...)
+	if len(p) < n {
+		// A chunk shorter than the token (rare: network reads are large):
+		// accumulate, mask, and pass on all but the last n-1 bytes.
+		r.held = append(r.held, p...)
+		for i := 0; ; {
+			j := bytes.Index(r.held[i:], r.token)
+			if j < 0 {
+				break
+			}
+			mask(r.held[i+j : i+j+n])
+			i += j + n
+		}
+		if out := len(r.held) - (n - 1); out > 0 {
+			if _, err := r.w.Write(r.held[:out]); err != nil {
+				return err
+			}
+			r.held = append(r.held[:0], r.held[out:]...)
+		}
+		return nil
+	}
+	if len(r.held) > 0 {
+		// Tokens that start in the held tail and end in p.
+		r.join = append(append(r.join[:0], r.held...), p[:min(n-1, len(p))]...)
+		for i := 0; i < len(r.held); i++ {
+			if bytes.HasPrefix(r.join[i:], r.token) {
+				for j := i; j < i+n; j++ {
+					if j < len(r.held) {
+						r.held[j] = '*'
+					} else {
+						p[j-len(r.held)] = '*'
+					}
+				}
+			}
+		}
+		if _, err := r.w.Write(r.held); err != nil {
+			return err
+		}
+		r.held = r.held[:0]
+	}
 	for i := 0; ; {
-		j := bytes.Index(buf[i:], r.token)
+		j := bytes.Index(p[i:], r.token)
 		if j < 0 {
 			break
 		}
-		mask(buf[i+j : i+j+len(r.token)])
-		i += j + len(r.token)
+		mask(p[i+j : i+j+n])
+		i += j + n
 	}
-	keep := min(len(r.token)-1, len(buf))
-	if _, err := r.w.Write(buf[:len(buf)-keep]); err != nil {
+	keep := min(n-1, len(p))
+	if _, err := r.w.Write(p[:len(p)-keep]); err != nil {
 		return err
 	}
-	r.held = append(r.held[:0], buf[len(buf)-keep:]...)
+	r.held = append(r.held, p[len(p)-keep:]...)
 	return nil
 }
 
