@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/widgetgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build vault demo test unit lint bench fuzz clean
+.PHONY: all build vault demo test unit lint bench fuzz browser-deps jstest clean
 
 all: build
 
@@ -25,7 +25,7 @@ demo: build
 
 # Every test: formatting, vet, staticcheck, unit tests with the race
 # detector, and the end-to-end tests against real Vault and real Caddy.
-test: lint build
+test: lint build jstest browser-deps
 	VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
 
 unit:
@@ -35,6 +35,16 @@ lint:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# Debian's Chromium and playwright-core (never a downloaded browser), for
+# the e2e browser test TestBrowserKit.
+browser-deps:
+	@dpkg -s chromium >/dev/null 2>&1 || { s=; [ "$$(id -u)" -ne 0 ] && s=sudo; $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends chromium; }
+	cd e2e/browser && npm ci --no-audit --no-fund
+
+# Unit tests of the browser kit (node's test runner).
+jstest:
+	node --test caddymodule/assets/widgetgate.test.mjs
 
 # Each fuzz target for FUZZTIME (CI: 20s each; run longer by hand, e.g.
 # make fuzz FUZZTIME=10m). Findings land in testdata/fuzz and fail the run.
@@ -47,6 +57,18 @@ fuzz:
 # Go benchmarks of the hot path (see README "Performance").
 bench:
 	VAULT_BIN=$$(scripts/vault.sh) $(GO) test -run '^$$' -bench . -benchmem ./caddymodule/...
+
+# Load benchmark against bare Caddy and nginx (bench/, BENCHMARKS.md). It
+# installs wrk and nginx with apt when missing. bench-smoke takes seconds
+# and fails on any wrong answer (CI runs it); bench-load is the full run
+# (~35 minutes, results in bench/results/<date>/). BENCH_FLAGS go to
+# bench/cmd/loadbench, e.g. BENCH_FLAGS='-phases throughput -rounds 1'.
+.PHONY: bench-smoke bench-load
+bench-smoke: build
+	bench/run.sh smoke $(BENCH_FLAGS)
+
+bench-load: build
+	bench/run.sh full $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -33,6 +33,9 @@ type options struct {
 	globalExtra  string            // lines inside the global widgetgate block
 	debug        bool              // log at debug level
 	labAPIs      map[string]string // extra lab APIs: name -> URL
+	// extraWidgets are test-only widget packages: widgetId -> file name ->
+	// content, with http://127.0.0.1:8931 pointed at the stand-in.
+	extraWidgets map[string]map[string]string
 }
 
 // start brings up a stack serving the example widgets (pointed at the
@@ -47,6 +50,7 @@ func start(t *testing.T, opt options) *env {
 	widgets := t.TempDir()
 	copyWidgets(t, filepath.Join("..", "examples", "widgets"), widgets, e.provURL)
 	writeLabWidget(t, widgets, e.provURL, opt.labAPIs)
+	writeExtraWidgets(t, widgets, e.provURL, opt.extraWidgets)
 
 	debug := ""
 	if opt.debug {
@@ -197,4 +201,22 @@ func (e *env) call(t *testing.T, method, path, body string, headers ...string) r
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
 	json.Unmarshal(raw, &r.json)
 	return r
+}
+
+// writeExtraWidgets writes test-only widget packages into dir, pointing
+// their URLs at provURL as copyWidgets does.
+func writeExtraWidgets(t *testing.T, dir, provURL string, pkgs map[string]map[string]string) {
+	t.Helper()
+	for id, files := range pkgs {
+		for name, content := range files {
+			p := filepath.Join(dir, id, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			content = strings.ReplaceAll(content, "http://127.0.0.1:8931", provURL)
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

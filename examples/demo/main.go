@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/widgetgate/widgetgate/callerctx"
+	"github.com/widgetgate/widgetgate/examples/host"
 	"github.com/widgetgate/widgetgate/examples/provider/standin"
 )
 
@@ -36,6 +37,7 @@ const (
 	vaultAddr    = "127.0.0.1:8200"
 	vaultToken   = "demo-root-token" // a dev server's root token: for this demo only
 	providerAddr = "127.0.0.1:8931"  // where examples/widgets point
+	hostAddr     = "127.0.0.1:8090"  // the signage host page; in Caddyfile.example's allowed_origins
 	gatewayURL   = "http://127.0.0.1:8080"
 	accessToken  = "demo-access-token"
 )
@@ -63,7 +65,7 @@ func run(widgetgate string, once bool) error {
 		}
 	}()
 
-	for _, addr := range []string{vaultAddr, providerAddr, "127.0.0.1:8080", "127.0.0.1:2019"} {
+	for _, addr := range []string{vaultAddr, providerAddr, hostAddr, "127.0.0.1:8080", "127.0.0.1:2019"} {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
 			return fmt.Errorf("%s is already in use: is another demo running?", addr)
@@ -188,7 +190,29 @@ func run(widgetgate string, once bool) error {
 	if bytes.Contains(raw, []byte(accessToken)) {
 		return errors.New("the envelope contains the access token")
 	}
+	step("serving the signage host page on http://" + hostAddr)
+	hostLn, err := net.Listen("tcp", hostAddr)
+	if err != nil {
+		return err
+	}
+	go http.Serve(hostLn, host.Handler(host.Config{
+		SidecarURL: gatewayURL + "/sidecar", Key: []byte(contextKey), Audience: "widgetgate",
+		Widgets: []host.Mount{
+			{Widget: "calendar", Instance: "lobby-screen", User: "demo-user", Title: "Today (Google Calendar)"},
+			{Widget: "my-saas", Instance: "lobby-screen", User: "demo-user", Title: "My SaaS (bundled passport)"},
+			{Widget: "graph-calendar", Instance: "lobby-screen", User: "demo-user", Title: "This week (Microsoft 365)"},
+		},
+	}))
+	fmt.Printf("  open http://%s in a browser: the widgets fetch their data through widgetgate\n", hostAddr)
 	if once {
+		resp, err := http.Get("http://" + hostAddr + "/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("host page: HTTP %d", resp.StatusCode)
+		}
 		return nil
 	}
 

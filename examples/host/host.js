@@ -1,0 +1,35 @@
+// The host page's glue: mount every card's widget with widgetgate's kit
+// (loaded from the sidecar just before this file) and keep the clock.
+(function () {
+  'use strict';
+  var sidecar = document.querySelector('meta[name="widgetgate-sidecar"]').getAttribute('content');
+
+  function contextFor(widget, instance) {
+    return function () {
+      var url = 'context?widget=' + encodeURIComponent(widget) + '&instance=' + encodeURIComponent(instance);
+      return fetch(url, { credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
+        if (!res.ok) throw new Error('context for ' + widget + ': HTTP ' + res.status);
+        return res.json();
+      }).then(function (body) { return body.token; });
+    };
+  }
+
+  var cards = document.querySelectorAll('.card[data-widget]');
+  for (var i = 0; i < cards.length; i++) {
+    var card = cards[i];
+    var widget = card.getAttribute('data-widget');
+    window.WidgetGate.mount(card.querySelector('.card-body'), {
+      sidecar: sidecar,
+      widget: widget,
+      title: card.getAttribute('data-title'),
+      context: contextFor(widget, card.getAttribute('data-instance'))
+    });
+  }
+
+  var clock = document.getElementById('clock');
+  function tick() {
+    clock.textContent = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  tick();
+  setInterval(tick, 10000);
+})();
