@@ -96,11 +96,7 @@ func (v *Verifier) Verify(token, audience string) (Context, error) {
 	}
 	var claims Claims
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		set := jwt.VerificationKeySet{}
-		for _, k := range keysFor(keys, t.Method) {
-			set.Keys = append(set.Keys, k)
-		}
-		return set, nil
+		return jwt.VerificationKeySet{Keys: keysFor(keys, t.Method)}, nil
 	},
 		jwt.WithValidMethods(methods),
 		jwt.WithAudience(audience),
