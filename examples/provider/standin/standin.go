@@ -470,12 +470,15 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+// tokenEndpoint does what both token endpoints do first: count the call,
+// run the test hook, forbid caching, and insist on a POST of contentType.
+// It reports whether the handler goes on.
+func (p *Provider) tokenEndpoint(w http.ResponseWriter, r *http.Request, contentType string) bool {
 	p.mu.Lock()
 	p.tokenCalls++
 	p.mu.Unlock()
 	if !p.tokenHook(r) {
-		return
+		return false
 	}
 
 	// RFC 6749 section 5.1: token responses must not be cached.
@@ -485,11 +488,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "The token endpoint only accepts POST.")
-		return
+		return false
 	}
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
+	if !strings.EqualFold(strings.TrimSpace(ct), contentType) {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be "+contentType+".")
+		return false
+	}
+	return true
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	if !p.tokenEndpoint(w, r, "application/x-www-form-urlencoded") {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
@@ -579,24 +589,7 @@ type appspaceTokenResponse struct {
 // or already-used refresh token). Any non-empty subjectId is accepted, the
 // way any client credentials are at /oauth/token.
 func (p *Provider) appspaceToken(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.tokenCalls++
-	p.mu.Unlock()
-	if !p.tokenHook(r) {
-		return
-	}
-
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "The token endpoint only accepts POST.")
-		return
-	}
-	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(ct), "application/json") {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/json.")
+	if !p.tokenEndpoint(w, r, "application/json") {
 		return
 	}
 	var req appspaceTokenRequest
