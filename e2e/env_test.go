@@ -26,6 +26,13 @@ type env struct {
 	provider *standin.Provider
 	provURL  string
 	gw       *testenv.Widgetgate
+	config   string // the Caddyfile, for starting more replicas
+}
+
+// replica starts another widgetgate with the same config and Vault: a
+// second sidecar behind the same load balancer.
+func (e *env) replica(t *testing.T) *testenv.Widgetgate {
+	return testenv.StartWidgetgate(t, e.config, "VAULT_TOKEN="+e.vault.Token)
 }
 
 type options struct {
@@ -36,6 +43,9 @@ type options struct {
 	// extraWidgets are test-only widget packages: widgetId -> file name ->
 	// content, with http://127.0.0.1:8931 pointed at the stand-in.
 	extraWidgets map[string]map[string]string
+	// extraRoutes are Caddyfile lines added to the site block (e.g. the
+	// widgetgate_admin route).
+	extraRoutes string
 }
 
 // start brings up a stack serving the example widgets (pointed at the
@@ -77,6 +87,7 @@ http://{addr} {
 	handle /metrics {
 		metrics
 	}
+	` + opt.extraRoutes + `
 	route /sidecar/* {
 		widgetgate {
 			` + opt.handlerBlock + `
@@ -84,6 +95,7 @@ http://{addr} {
 	}
 }
 `
+	e.config = caddyfile
 	e.gw = testenv.StartWidgetgate(t, caddyfile, "VAULT_TOKEN="+e.vault.Token)
 	return e
 }

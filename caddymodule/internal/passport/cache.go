@@ -132,6 +132,10 @@ func (c *Cache) Refresh(ctx context.Context, stale *Passport) (*Passport, error)
 	return p, nil
 }
 
+// ForgetBindings drops the cached bindings of instance, so a change an
+// administrator just made applies to the next call.
+func (c *Cache) ForgetBindings(instance string) { c.bindings.Delete(instance) }
+
 // Store caches p as freshly read, e.g. after this replica refreshed it.
 func (c *Cache) Store(p *Passport) {
 	c.passes.Store(p.ID, &entry[*Passport]{val: p, fetched: c.cfg.Now()})

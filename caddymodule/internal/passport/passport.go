@@ -37,6 +37,12 @@ type Passport struct {
 	RetryAfter time.Time
 	// SubjectID and InstanceURL are for Appspace API v3 passports.
 	SubjectID, InstanceURL string
+	// DisplayName is the administrator's name for the passport.
+	DisplayName string
+	// Scope is what the provider granted, as it wrote it.
+	Scope string
+	// Account is who the passport is connected as (from the profile).
+	AccountEmail, AccountID, AccountName string
 	// Version is the Vault KV version this was read at.
 	Version int
 }

@@ -70,6 +70,7 @@ func googleProvider(name, display, category string, scopes ...string) *Provider 
 		// without prompt=consent it issues one only on the first consent,
 		// so reconnecting a passport would leave it unable to refresh.
 		AuthParams:         map[string]string{"access_type": "offline", "prompt": "consent"},
+		RevocationURL:      "https://oauth2.googleapis.com/revoke",
 		PKCE:               true,
 		ProfileFromIDToken: true,
 		ProfileEmailPath:   "$.email", ProfileIDPath: "$.sub", ProfileNamePath: "$.name",

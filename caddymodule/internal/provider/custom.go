@@ -88,6 +88,7 @@ const (
 	fScope, fScopeSeparator, fReference               = "scope", "scopeSeparator", "referenceApplicationName"
 	fParamsMapper, fRequiredMetadata, fIDTokenProfile = "authenticationParamsMapper", "requiredAuthenticationMetadata", "extractProfileFromIdToken"
 	fRefreshType, fRefreshValue                       = "refreshType", "refreshValue"
+	fRevocationURL                                    = "revocationUrl" // widgetgate extension: RFC 7009 endpoint
 	authTypeOAuth, customApplication                  = "OAuth", "custom"
 )
 
@@ -100,7 +101,7 @@ var (
 		fDefaultEmail, fDefaultID, fDefaultName,
 		fScope, fScopeSeparator, fReference,
 		fParamsMapper, fRequiredMetadata, fIDTokenProfile,
-		fRefreshType, fRefreshValue,
+		fRefreshType, fRefreshValue, fRevocationURL,
 	}
 )
 
@@ -404,6 +405,13 @@ func (v *validator) oauthMetadata(m fields, p *Provider) {
 		p.Scopes = splitList(s, p.ScopeSeparator)
 	}
 
+	if s, ok := v.str(m, fRevocationURL, false); ok {
+		if err := checkEndpointURL(s); err != nil {
+			v.wrap(m.at(fRevocationURL), "invalid URL", err)
+		} else {
+			p.RevocationURL = s
+		}
+	}
 	p.ParamsMapper = v.paramsMapper(m)
 	if s, ok := v.str(m, fRequiredMetadata, false); ok {
 		p.RequiredMetadata = splitList(s, ",")

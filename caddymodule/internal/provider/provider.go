@@ -145,6 +145,9 @@ type Provider struct {
 	// access_type=offline and prompt=consent, without which Google issues
 	// no refresh token on a second consent).
 	AuthParams map[string]string
+	// RevocationURL is the RFC 7009 endpoint tokens are revoked at on
+	// disconnect; empty when the provider has none (or it is unknown).
+	RevocationURL string
 	// PKCE says whether the authorization flow uses RFC 7636 PKCE.
 	// Default true; a registry may turn it off for a provider that rejects
 	// the extra parameters.

@@ -169,6 +169,10 @@ func New(ctx context.Context, store *vaultstore.Store, lookup Lookup, cfg Config
 		backoff: map[string]backoffState{}, pending: map[string]*passport.Passport{}, creds: map[string]cachedCreds{}}
 }
 
+// HTTPClient returns the client used for token endpoints (timeouts, no
+// proxy, no redirects), for other calls to the same providers.
+func (r *Refresher) HTTPClient() *http.Client { return r.cfg.HTTPClient }
+
 // Holder returns this replica's lease holder id.
 func (r *Refresher) Holder() string { return r.cfg.Holder }
 
@@ -330,7 +334,7 @@ func (r *Refresher) redeem(ctx context.Context, p *passport.Passport) (*oauth2.T
 		if prov.TokenURL == "" {
 			return nil, fmt.Errorf("%w: provider %q has no token URL", ErrNotRefreshable, prov.Name)
 		}
-		creds, err := r.credentials(ctx, prov)
+		creds, err := r.Credentials(ctx, prov)
 		if err != nil {
 			return nil, err
 		}
@@ -341,10 +345,10 @@ func (r *Refresher) redeem(ctx context.Context, p *passport.Passport) (*oauth2.T
 	return ts.Token()
 }
 
-// credentials returns a provider's client credentials: from the bundled
+// Credentials returns a provider's client credentials: from the bundled
 // passport (a Vault reference, or a literal already imported to Vault), or
 // from <prefix>/providers/<name>. Cached for a few minutes.
-func (r *Refresher) credentials(ctx context.Context, prov *provider.Provider) (vaultstore.Credentials, error) {
+func (r *Refresher) Credentials(ctx context.Context, prov *provider.Provider) (vaultstore.Credentials, error) {
 	r.mu.Lock()
 	cc, ok := r.creds[prov.Name]
 	r.mu.Unlock()

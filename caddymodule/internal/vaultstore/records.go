@@ -59,6 +59,11 @@ func parsePassport(id string, data map[string]any) (*passport.Passport, error) {
 		LastError:    str(data, "last_error"),
 		SubjectID:    str(data, "subject_id"),
 		InstanceURL:  str(data, "instance_url"),
+		DisplayName:  str(data, "display_name"),
+		Scope:        str(data, "scope"),
+		AccountEmail: str(data, "account_email"),
+		AccountID:    str(data, "account_id"),
+		AccountName:  str(data, "account_name"),
 	}
 	for field, dst := range map[string]*time.Time{"expiry": &p.Expiry, "last_refresh": &p.LastRefresh, "retry_after": &p.RetryAfter} {
 		v := str(data, field)
@@ -173,27 +178,7 @@ func (s *Store) PutLease(ctx context.Context, id string, prev Lease, holder stri
 }
 
 // ListPassports lists the passport ids under <prefix>/passports.
-func (s *Store) ListPassports(ctx context.Context) ([]string, error) {
-	var sec *vault.Secret
-	err := s.authorized(ctx, func() (err error) {
-		sec, err = s.client.Logical().ListWithContext(ctx, s.mount+"/metadata/"+s.prefix+"/passports")
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: listing passports: %s", ErrUnavailable, describe(err))
-	}
-	if sec == nil || sec.Data == nil {
-		return nil, nil
-	}
-	keys, _ := sec.Data["keys"].([]any)
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if id, ok := k.(string); ok && ValidID(id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
+func (s *Store) ListPassports(ctx context.Context) ([]string, error) { return s.list(ctx, "passports") }
 
 // Credentials are a provider's OAuth client credentials.
 type Credentials struct {

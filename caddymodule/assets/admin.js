@@ -1,0 +1,909 @@
+// widgetgate operator page: passports (connect, reconnect, disconnect,
+// delete) and the bindings of widget instances. Served by the
+// widgetgate_admin handler together with admin.html and admin.css; no
+// build step, no dependencies, no inline script (the page's CSP forbids
+// them). Everything shown comes from the admin JSON API under <base>/api/
+// and is written with textContent, never as HTML.
+(function () {
+  'use strict';
+
+  // The page is <base>/ (or <base>/index.html); the API is <base>/api/…
+  var BASE = location.pathname.slice(0, location.pathname.lastIndexOf('/') + 1);
+  var TOKEN_KEY = 'widgetgate-admin-token:' + BASE;
+  var ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+  var POPUP_NAME = 'widgetgate-connect';
+  var POPUP_FEATURES = 'width=520,height=680';
+
+  var STATUS = {
+    inactive: { label: 'Inactive', cls: 'badge-inactive' },
+    active: { label: 'Active', cls: 'badge-active' },
+    reconnect_required: { label: 'Reconnect required', cls: 'badge-warn' },
+  };
+
+  var state = {
+    providers: [], // from api/providers
+    passports: [], // from api/passports
+    widgets: [], // from api/widgets
+    instances: new Map(), // instance id -> { saved: {authKey: passportId}, draft: {authKey: passportId}, isNew }
+    busy: new Set(), // passport ids (or "bundled:<provider>") with an action under way
+    connect: null, // { popup, passport, provider, done, timer }
+  };
+
+  // ---- small helpers -------------------------------------------------------
+
+  function $(id) { return document.getElementById(id); }
+
+  // h('tag', {attr: value, dataset: {...}, text: '...'}, child, …)
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        var v = attrs[k];
+        if (v === undefined || v === null || v === false) return;
+        if (k === 'text') el.textContent = v;
+        else if (k === 'className') el.className = v;
+        else if (k === 'dataset') Object.keys(v).forEach(function (d) { if (v[d] !== undefined && v[d] !== null) el.dataset[d] = v[d]; });
+        else if (v === true) el.setAttribute(k, '');
+        else el.setAttribute(k, String(v));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === undefined || c === null || c === false) continue;
+      el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return el;
+  }
+
+  function show(el, on) { el.hidden = !on; }
+
+  function setError(el, msg) {
+    el.textContent = msg || '';
+    show(el, !!msg);
+  }
+
+  var noticeTimer = null;
+  // notice shows a message above the page: kind is ok, error or info.
+  function notice(kind, msg) {
+    var box = $('notice');
+    clearTimeout(noticeTimer);
+    if (!msg) {
+      show(box, false);
+      return;
+    }
+    box.dataset.kind = kind;
+    box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    $('notice-text').textContent = msg;
+    show(box, true);
+    if (kind === 'ok') noticeTimer = setTimeout(function () { show(box, false); }, 15000);
+  }
+
+  function providerOf(name) {
+    for (var i = 0; i < state.providers.length; i++) if (state.providers[i].name === name) return state.providers[i];
+    return null;
+  }
+
+  function passportOf(id) {
+    for (var i = 0; i < state.passports.length; i++) if (state.passports[i].id === id) return state.passports[i];
+    return null;
+  }
+
+  function providerLabel(name) {
+    var p = providerOf(name);
+    return p && p.displayName ? p.displayName : name;
+  }
+
+  function passportLabel(p) {
+    var who = p.account && (p.account.email || p.account.name);
+    return (p.displayName || p.id) + (who ? ' — ' + who : '') + (p.status !== 'active' ? ' (' + statusOf(p.status).label.toLowerCase() + ')' : '');
+  }
+
+  function statusOf(s) { return STATUS[s] || { label: s || 'Unknown', cls: 'badge-inactive' }; }
+
+  function formatTime(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return iso;
+    return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  function relative(iso) {
+    var d = new Date(iso);
+    if (!iso || isNaN(d.getTime())) return '';
+    var ms = d.getTime() - Date.now();
+    var abs = Math.round(Math.abs(ms) / 60000);
+    if (abs < 1) return ms >= 0 ? 'in less than a minute' : 'just now';
+    var span = abs < 90 ? abs + ' min' : abs < 36 * 60 ? Math.round(abs / 60) + ' h' : Math.round(abs / 1440) + ' days';
+    return ms >= 0 ? 'in ' + span : span + ' ago';
+  }
+
+  // ---- API -----------------------------------------------------------------
+
+  function ApiError(status, code, message) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+  ApiError.prototype.name = 'ApiError';
+
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+  }
+
+  function api(method, path, body) {
+    var headers = { Accept: 'application/json' };
+    var tok = token();
+    if (tok) headers.Authorization = 'Bearer ' + tok;
+    var init = { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(BASE + 'api/' + path, init).then(function (res) {
+      if (res.status === 204) return null;
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (res.ok) return data;
+        var code = (data && data.code) || 'http_' + res.status;
+        var msg = (data && data.message) || res.statusText || 'request failed';
+        throw new ApiError(res.status, code, msg);
+      });
+    }, function (err) {
+      throw new ApiError(0, 'network', 'widgetgate cannot be reached (' + err.message + ').');
+    });
+  }
+
+  // explain turns an API failure into a sentence for the administrator,
+  // and sends them to the token form when the token is missing or wrong.
+  function explain(err, what) {
+    if (err && err.status === 401) {
+      needToken(token() ? 'The admin token was not accepted. Enter it again.' : '');
+      return '';
+    }
+    var msg = err && err.message ? err.message : String(err);
+    msg = msg.charAt(0).toUpperCase() + msg.slice(1);
+    if (!/[.!?]$/.test(msg)) msg += '.';
+    return what ? what + ': ' + msg : msg;
+  }
+
+  function fail(err, what) {
+    var msg = explain(err, what);
+    if (msg) notice('error', msg);
+  }
+
+  // ---- sign-in -------------------------------------------------------------
+
+  function needToken(message) {
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* storage disabled */ }
+    closeConnect();
+    document.body.dataset.state = 'login';
+    show($('loading'), false);
+    show($('app'), false);
+    show($('reload'), false);
+    show($('forget-token'), false);
+    notice('', '');
+    show($('login'), true);
+    setError($('login-error'), message);
+    $('token-input').value = '';
+    $('token-input').focus();
+  }
+
+  function onLogin(ev) {
+    ev.preventDefault();
+    var tok = $('token-input').value.trim();
+    if (!tok) return;
+    try {
+      sessionStorage.setItem(TOKEN_KEY, tok);
+    } catch (e) {
+      setError($('login-error'), 'This browser does not allow session storage for this page; the token cannot be kept.');
+      return;
+    }
+    $('login-submit').disabled = true;
+    loadAll().finally(function () { $('login-submit').disabled = false; });
+  }
+
+  // ---- loading -------------------------------------------------------------
+
+  function loadAll() {
+    document.body.dataset.state = 'loading';
+    // One request first: without a valid token only it is refused.
+    return api('GET', 'providers').then(function (pr) {
+      state.providers = (pr && pr.providers) || [];
+      return Promise.all([api('GET', 'passports'), api('GET', 'widgets'), api('GET', 'bindings')]);
+    }).then(function (all) {
+      state.passports = (all[0] && all[0].passports) || [];
+      state.widgets = (all[1] && all[1].widgets) || [];
+      var fresh = new Map();
+      ((all[2] && all[2].instances) || []).forEach(function (inst) {
+        var old = state.instances.get(inst.instance);
+        fresh.set(inst.instance, { saved: inst.bindings || {}, draft: old ? old.draft : {}, isNew: false });
+      });
+      state.instances.forEach(function (v, k) { if (v.isNew && !fresh.has(k)) fresh.set(k, v); });
+      state.instances = fresh;
+      show($('login'), false);
+      show($('loading'), false);
+      show($('app'), true);
+      show($('reload'), true);
+      show($('forget-token'), !!token());
+      renderAll();
+      document.body.dataset.state = 'ready';
+    }).catch(function (err) {
+      if (err && err.status === 401) {
+        needToken(token() ? 'That token was not accepted.' : '');
+        return;
+      }
+      show($('loading'), false);
+      document.body.dataset.state = 'error';
+      fail(err, 'Could not load the passports');
+    });
+  }
+
+  function reloadPassports() {
+    return api('GET', 'passports').then(function (r) {
+      state.passports = (r && r.passports) || [];
+      renderPassports();
+      renderBindings();
+    });
+  }
+
+  function upsertPassport(p) {
+    for (var i = 0; i < state.passports.length; i++) {
+      if (state.passports[i].id === p.id) {
+        state.passports[i] = p;
+        return;
+      }
+    }
+    state.passports.push(p);
+  }
+
+  // ---- passports -----------------------------------------------------------
+
+  function renderAll() {
+    renderProviderSelect();
+    renderPassports();
+    renderBindings();
+  }
+
+  function renderProviderSelect() {
+    var sel = $('add-provider');
+    var keep = sel.value;
+    sel.textContent = '';
+    sel.appendChild(h('option', { value: '', text: 'Choose a provider…' }));
+    var groups = [
+      { label: 'Bundled with widget packages', items: state.providers.filter(function (p) { return p.custom; }) },
+      { label: 'Built-in', items: state.providers.filter(function (p) { return !p.custom; }) },
+    ];
+    groups.forEach(function (g) {
+      if (!g.items.length) return;
+      var og = h('optgroup', { label: g.label });
+      g.items.forEach(function (p) {
+        var text = (p.displayName || p.name) + ' (' + p.name + ')' + (p.credentialsConfigured ? '' : ' — client credentials missing');
+        og.appendChild(h('option', { value: p.name, text: text }));
+      });
+      sel.appendChild(og);
+    });
+    if (keep && providerOf(keep)) sel.value = keep;
+    onProviderPicked();
+  }
+
+  function onProviderPicked() {
+    var p = providerOf($('add-provider').value);
+    var hint = '';
+    if (p && !p.credentialsConfigured) {
+      hint = 'The client ID and secret of ' + (p.displayName || p.name) + ' are not configured, so connecting will fail until they are stored in Vault (' + 'providers/' + p.name + ').';
+    } else if (p && p.kind === 'appspace') {
+      hint = 'Appspace passports are connected with a subject ID and a refresh token, not with a pop-up.';
+    }
+    setError($('add-hint'), hint);
+    $('add-name').placeholder = p ? p.displayName || p.name : 'e.g. Lobby calendar';
+  }
+
+  // Rows: the passports, then a "not yet created" row for each bundled
+  // provider that has no passport, so it can be connected in one click.
+  function renderPassports() {
+    var body = $('passport-rows');
+    body.textContent = '';
+    var sorted = state.passports.slice().sort(function (a, b) {
+      return (a.displayName || a.id).localeCompare(b.displayName || b.id) || a.id.localeCompare(b.id);
+    });
+    sorted.forEach(function (p) { body.appendChild(passportRow(p)); });
+    var bundled = state.providers.filter(function (pr) {
+      return pr.custom && !state.passports.some(function (p) { return p.provider === pr.name; });
+    });
+    bundled.forEach(function (pr) { body.appendChild(bundledRow(pr)); });
+    show($('no-passports'), sorted.length === 0 && bundled.length === 0);
+  }
+
+  function button(action, label, opts) {
+    opts = opts || {};
+    return h('button', {
+      type: 'button',
+      className: 'btn btn-small' + (opts.cls ? ' ' + opts.cls : ''),
+      dataset: { action: action, passport: opts.passport, provider: opts.provider },
+      disabled: !!opts.disabled,
+      title: opts.title,
+      text: label,
+    });
+  }
+
+  function badge(status) {
+    var s = statusOf(status);
+    return h('span', { className: 'badge ' + s.cls, dataset: { field: 'status', status: status }, text: s.label });
+  }
+
+  function providerCell(name) {
+    var pr = providerOf(name);
+    return h('td', { dataset: { label: 'Provider' } },
+      h('div', { className: 'strong', text: providerLabel(name) }),
+      h('div', { className: 'sub mono', text: name }),
+      pr && pr.custom ? h('span', { className: 'tag', title: pr.source ? 'from ' + pr.source : undefined, text: 'bundled' }) : null,
+      pr && !pr.credentialsConfigured ? h('span', { className: 'tag tag-warn', title: 'The client ID and secret are not configured', text: 'no client credentials' }) : null,
+      !pr ? h('span', { className: 'tag tag-warn', text: 'unknown provider' }) : null);
+  }
+
+  function passportRow(p) {
+    var status = p.status || 'inactive';
+    var busy = state.busy.has(p.id);
+    var account = p.account || {};
+    var connected = status !== 'inactive';
+    var accountCell = h('td', { dataset: { label: 'Account' } });
+    if (connected && (account.email || account.name || account.id)) {
+      if (account.name) accountCell.appendChild(h('div', { className: 'strong', dataset: { field: 'account-name' }, text: account.name }));
+      if (account.email) accountCell.appendChild(h('div', { dataset: { field: 'account-email' }, text: account.email }));
+      if (account.id) accountCell.appendChild(h('div', { className: 'sub mono', dataset: { field: 'account-id' }, text: 'ID ' + account.id }));
+    } else {
+      accountCell.appendChild(h('span', { className: 'muted', text: connected ? 'No profile' : 'Not connected' }));
+    }
+    if (connected && p.scopes && p.scopes.length) {
+      var scopes = h('div', { className: 'scopes', dataset: { field: 'scopes' } });
+      p.scopes.forEach(function (s) { scopes.appendChild(h('span', { className: 'scope', text: s })); });
+      accountCell.appendChild(scopes);
+    }
+
+    var tokenCell = h('td', { dataset: { label: 'Token' } });
+    if (connected && p.expiry) {
+      var expired = new Date(p.expiry).getTime() < Date.now();
+      tokenCell.appendChild(h('div', { dataset: { field: 'expiry' }, title: p.expiry },
+        expired ? 'Expired ' : 'Expires ', h('time', { datetime: p.expiry, text: formatTime(p.expiry) })));
+      tokenCell.appendChild(h('div', { className: 'sub', text: relative(p.expiry) }));
+    } else if (connected) {
+      tokenCell.appendChild(h('div', { dataset: { field: 'expiry' }, text: 'No expiry' }));
+    } else {
+      tokenCell.appendChild(h('span', { className: 'muted', text: '—' }));
+    }
+    if (p.lastRefresh) {
+      tokenCell.appendChild(h('div', { className: 'sub', dataset: { field: 'last-refresh' }, title: p.lastRefresh }, 'Last refresh ' + relative(p.lastRefresh)));
+    }
+
+    var errCell = h('td', { dataset: { label: 'Last error' } });
+    if (p.lastError) errCell.appendChild(h('span', { className: 'error-text', dataset: { field: 'last-error' }, text: p.lastError }));
+    else errCell.appendChild(h('span', { className: 'muted', text: '—' }));
+
+    var actions = h('div', { className: 'actions' });
+    if (busy) actions.appendChild(h('span', { className: 'spinner', 'aria-label': 'Working' }));
+    if (status === 'inactive') {
+      actions.appendChild(button('connect', 'Connect', { passport: p.id, provider: p.provider, cls: 'btn-primary', disabled: busy }));
+    } else {
+      actions.appendChild(button('connect', 'Reconnect', { passport: p.id, provider: p.provider, cls: status === 'reconnect_required' ? 'btn-primary' : '', disabled: busy }));
+      actions.appendChild(button('disconnect', 'Disconnect', { passport: p.id, provider: p.provider, disabled: busy }));
+    }
+    actions.appendChild(button('delete', 'Delete', { passport: p.id, provider: p.provider, cls: 'btn-danger', disabled: busy }));
+
+    return h('tr', { dataset: { passport: p.id, provider: p.provider, status: status } },
+      h('td', { dataset: { label: 'Passport' } },
+        h('div', { className: 'strong', dataset: { field: 'display-name' }, text: p.displayName || p.id }),
+        h('div', { className: 'sub mono', text: p.id })),
+      providerCell(p.provider),
+      h('td', { dataset: { label: 'Status' } }, badge(status)),
+      accountCell,
+      tokenCell,
+      errCell,
+      h('td', { className: 'col-actions' }, actions));
+  }
+
+  function bundledRow(pr) {
+    var key = 'bundled:' + pr.name;
+    var busy = state.busy.has(key);
+    var actions = h('div', { className: 'actions' });
+    if (busy) actions.appendChild(h('span', { className: 'spinner', 'aria-label': 'Working' }));
+    actions.appendChild(button('connect', 'Connect', { provider: pr.name, cls: 'btn-primary', disabled: busy, title: 'Creates the passport, then connects it' }));
+    return h('tr', { className: 'bundled', dataset: { passport: '', bundledProvider: pr.name, provider: pr.name, status: 'inactive' } },
+      h('td', { dataset: { label: 'Passport' } },
+        h('div', { className: 'strong', dataset: { field: 'display-name' }, text: pr.displayName || pr.name }),
+        h('div', { className: 'sub', text: 'Bundled with ' + (pr.source || 'a widget package') })),
+      providerCell(pr.name),
+      h('td', { dataset: { label: 'Status' } }, badge('inactive')),
+      h('td', { dataset: { label: 'Account' } }, h('span', { className: 'muted', text: 'Not connected' })),
+      h('td', { dataset: { label: 'Token' } }, h('span', { className: 'muted', text: '—' })),
+      h('td', { dataset: { label: 'Last error' } }, h('span', { className: 'muted', text: '—' })),
+      h('td', { className: 'col-actions' }, actions));
+  }
+
+  function setBusy(key, on) {
+    if (on) state.busy.add(key);
+    else state.busy.delete(key);
+    renderPassports();
+  }
+
+  function onPassportAction(ev) {
+    var btn = ev.target.closest('button[data-action]');
+    if (!btn || btn.disabled) return;
+    var id = btn.dataset.passport || '';
+    var provider = btn.dataset.provider || '';
+    switch (btn.dataset.action) {
+      case 'connect': startConnect(id, provider); break;
+      case 'disconnect': disconnect(id); break;
+      case 'delete': remove(id); break;
+    }
+  }
+
+  function disconnect(id) {
+    var p = passportOf(id);
+    if (!p) return;
+    if (!window.confirm('Disconnect "' + (p.displayName || p.id) + '"? Its tokens are revoked and deleted; widgets bound to it stop working until it is connected again.')) return;
+    setBusy(id, true);
+    api('POST', 'passports/' + encodeURIComponent(id) + '/disconnect').then(function (np) {
+      if (np && np.id) upsertPassport(np);
+      notice('ok', '"' + (p.displayName || p.id) + '" is disconnected.');
+    }, function (err) {
+      fail(err, 'Could not disconnect "' + (p.displayName || p.id) + '"');
+    }).then(function () {
+      state.busy.delete(id);
+      return reloadPassports().catch(function (err) { fail(err, 'Could not reload the passports'); });
+    });
+  }
+
+  function remove(id) {
+    var p = passportOf(id);
+    if (!p) return;
+    var bound = [];
+    state.instances.forEach(function (inst, name) {
+      Object.keys(inst.saved).forEach(function (k) { if (inst.saved[k] === id) bound.push(name); });
+    });
+    var msg = 'Delete "' + (p.displayName || p.id) + '"? This cannot be undone.';
+    if (bound.length) msg += ' It is bound in: ' + bound.join(', ') + '; those widgets stop working.';
+    if (!window.confirm(msg)) return;
+    setBusy(id, true);
+    api('DELETE', 'passports/' + encodeURIComponent(id)).then(function () {
+      state.passports = state.passports.filter(function (q) { return q.id !== id; });
+      notice('ok', '"' + (p.displayName || p.id) + '" is deleted.');
+    }, function (err) {
+      fail(err, 'Could not delete "' + (p.displayName || p.id) + '"');
+    }).then(function () {
+      state.busy.delete(id);
+      renderPassports();
+      renderBindings();
+    });
+  }
+
+  function onAddPassport(ev) {
+    ev.preventDefault();
+    var provider = $('add-provider').value;
+    var name = $('add-name').value.trim();
+    setError($('add-error'), '');
+    if (!provider) {
+      setError($('add-error'), 'Choose a provider.');
+      return;
+    }
+    if (!name) {
+      var pr = providerOf(provider);
+      name = pr ? pr.displayName || pr.name : provider;
+    }
+    $('add-submit').disabled = true;
+    api('POST', 'passports', { provider: provider, displayName: name }).then(function (p) {
+      upsertPassport(p);
+      $('add-name').value = '';
+      renderPassports();
+      renderBindings();
+      notice('ok', '"' + (p.displayName || p.id) + '" is added. Click Connect to connect it.');
+    }, function (err) {
+      var msg = explain(err);
+      if (msg) setError($('add-error'), msg);
+    }).then(function () { $('add-submit').disabled = false; });
+  }
+
+  // ---- connecting ----------------------------------------------------------
+
+  // ensurePassport returns the passport to connect: id's, or a new one for
+  // a bundled provider that has none yet.
+  function ensurePassport(id, provider) {
+    if (id) return Promise.resolve(passportOf(id) || { id: id, provider: provider });
+    var pr = providerOf(provider);
+    return api('POST', 'passports', { provider: provider, displayName: pr ? pr.displayName || pr.name : provider }).then(function (p) {
+      upsertPassport(p);
+      return p;
+    });
+  }
+
+  function startConnect(id, provider) {
+    var c = state.connect;
+    if (c && !c.done && c.popup && !c.popup.closed) {
+      c.popup.focus();
+      notice('info', 'A connection window is already open. Finish or close it first.');
+      return;
+    }
+    closeConnect();
+    var pr = providerOf(provider);
+    var key = id || 'bundled:' + provider;
+    if (pr && pr.kind === 'appspace') {
+      setBusy(key, true);
+      ensurePassport(id, provider).then(function (p) {
+        openAppspace(p);
+      }, function (err) {
+        fail(err, 'Could not create the passport');
+      }).then(function () {
+        state.busy.delete(key);
+        renderPassports();
+        renderBindings();
+      });
+      return;
+    }
+    // Open the window now, while the click still counts as a user gesture,
+    // and send it to the provider once widgetgate has the address.
+    var popup = window.open('', POPUP_NAME, POPUP_FEATURES);
+    if (!popup) {
+      notice('error', 'The browser blocked the connection window. Allow pop-ups for this page, then click Connect again.');
+      return;
+    }
+    waitingPage(popup);
+    notice('', '');
+    setBusy(key, true);
+    var target = null;
+    ensurePassport(id, provider).then(function (p) {
+      target = p;
+      return api('POST', 'passports/' + encodeURIComponent(p.id) + '/connect');
+    }).then(function (r) {
+      var url = r && r.authorizeUrl;
+      if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) throw new ApiError(502, 'bad_answer', 'widgetgate did not return an authorization address');
+      state.connect = { popup: popup, passport: target.id, done: false, timer: null };
+      popup.location.replace(url);
+      watchPopup(state.connect);
+      notice('info', 'Sign in to ' + providerLabel(target.provider) + ' in the pop-up window and allow access.');
+    }).catch(function (err) {
+      try { popup.close(); } catch (e) { /* already gone */ }
+      fail(err, target ? 'Could not start connecting "' + (target.displayName || target.id) + '"' : 'Could not create the passport');
+    }).then(function () {
+      state.busy.delete(key);
+      renderPassports();
+      renderBindings();
+    });
+  }
+
+  // waitingPage fills the blank pop-up until the provider's page loads.
+  function waitingPage(popup) {
+    try {
+      var doc = popup.document;
+      doc.title = 'Connecting…';
+      if (doc.body && !doc.body.firstChild) doc.body.appendChild(doc.createTextNode('Connecting to the provider…'));
+    } catch (e) { /* not ours any more */ }
+  }
+
+  // watchPopup notices a pop-up closed before the callback reported.
+  function watchPopup(c) {
+    c.timer = setInterval(function () {
+      if (!c.popup.closed) return;
+      clearInterval(c.timer);
+      if (state.connect === c) state.connect = null;
+      if (c.done) return;
+      // The callback's message may still be on its way: look at the passport itself.
+      setTimeout(function () {
+        if (c.done) return;
+        c.done = true;
+        reloadPassports().then(function () {
+          var p = passportOf(c.passport);
+          if (p && p.status === 'active' && !p.lastError) return;
+          notice('info', 'The connection window was closed before the connection finished. ' +
+            (p && p.status === 'inactive' ? 'The passport stays inactive; click Connect to try again.' : 'Nothing changed.'));
+        }, function (err) { fail(err, 'Could not reload the passports'); });
+      }, 400);
+    }, 400);
+  }
+
+  function closeConnect() {
+    var c = state.connect;
+    if (!c) return;
+    clearInterval(c.timer);
+    state.connect = null;
+  }
+
+  // The callback page in the pop-up reports here, then closes itself.
+  function onMessage(ev) {
+    var c = state.connect;
+    if (ev.origin !== location.origin || !c || ev.source !== c.popup) return;
+    var d = ev.data;
+    if (!d || typeof d !== 'object' || (d.widgetgateAdmin !== 'connected' && d.widgetgateAdmin !== 'failed')) return;
+    c.done = true;
+    var id = typeof d.passport === 'string' && d.passport ? d.passport : c.passport;
+    var message = typeof d.message === 'string' ? d.message : '';
+    reloadPassports().then(function () {
+      var p = passportOf(id);
+      var name = p ? p.displayName || p.id : id;
+      if (d.widgetgateAdmin === 'connected') {
+        var who = p && p.account ? p.account.email || p.account.name : '';
+        notice('ok', '"' + name + '" is connected' + (who ? ' as ' + who : '') + '.');
+      } else {
+        notice('error', '"' + name + '" was not connected: ' + (message || 'the provider did not complete the sign-in.'));
+      }
+    }, function (err) { fail(err, 'Could not reload the passports'); });
+  }
+
+  // ---- Appspace API v3 passports --------------------------------------------
+
+  var appspaceTarget = null;
+
+  function openAppspace(p) {
+    appspaceTarget = p;
+    $('appspace-passport-name').textContent = p.displayName || p.id;
+    $('appspace-form').reset();
+    setError($('appspace-error'), '');
+    var dlg = $('appspace-dialog');
+    if (typeof dlg.showModal === 'function') dlg.showModal();
+    else dlg.setAttribute('open', '');
+    $('appspace-subject').focus();
+  }
+
+  function closeAppspace() {
+    appspaceTarget = null;
+    var dlg = $('appspace-dialog');
+    if (typeof dlg.close === 'function') dlg.close();
+    else dlg.removeAttribute('open');
+  }
+
+  function onAppspaceSubmit(ev) {
+    ev.preventDefault();
+    var p = appspaceTarget;
+    if (!p) return;
+    var body = {
+      subjectId: $('appspace-subject').value.trim(),
+      refreshToken: $('appspace-refresh').value.trim(),
+      instanceUrl: $('appspace-instance').value.trim(),
+    };
+    if (!body.subjectId || !body.refreshToken || !body.instanceUrl) {
+      setError($('appspace-error'), 'The subject ID, the refresh token and the Appspace URL are all needed.');
+      return;
+    }
+    if (!/^https:\/\//i.test(body.instanceUrl)) {
+      setError($('appspace-error'), 'The Appspace URL must start with https://.');
+      return;
+    }
+    $('appspace-submit').disabled = true;
+    setError($('appspace-error'), '');
+    api('POST', 'passports/' + encodeURIComponent(p.id) + '/connect', body).then(function (np) {
+      if (np && np.id) upsertPassport(np);
+      closeAppspace();
+      notice('ok', '"' + (p.displayName || p.id) + '" is connected.');
+      return reloadPassports();
+    }, function (err) {
+      var msg = explain(err);
+      if (msg) setError($('appspace-error'), msg);
+      else closeAppspace();
+      return reloadPassports().catch(function () { /* shown already */ });
+    }).then(function () { $('appspace-submit').disabled = false; });
+  }
+
+  // ---- bindings ------------------------------------------------------------
+
+  // authRows lists, per widget with authentications, each authentication.
+  function authRows() {
+    var rows = [];
+    state.widgets.slice().sort(function (a, b) { return a.id.localeCompare(b.id); }).forEach(function (w) {
+      (w.authentications || []).forEach(function (a) {
+        rows.push({ widget: w.id, bundled: w.bundledProvider || '', authKey: a.authKey, label: a.label || a.authKey, provider: a.provider || '' });
+      });
+    });
+    return rows;
+  }
+
+  function candidates(provider) {
+    return state.passports.filter(function (p) { return !provider || p.provider === provider; })
+      .sort(function (a, b) { return (a.displayName || a.id).localeCompare(b.displayName || b.id); });
+  }
+
+  // suggestion is the passport pre-selected for an unbound authentication:
+  // the bundled provider's passport, when there is exactly one.
+  function suggestion(row) {
+    if (!row.bundled || row.provider !== row.bundled) return '';
+    var c = candidates(row.provider);
+    return c.length === 1 ? c[0].id : '';
+  }
+
+  function valueOf(inst, authKey, row) {
+    if (Object.prototype.hasOwnProperty.call(inst.draft, authKey)) return inst.draft[authKey];
+    if (Object.prototype.hasOwnProperty.call(inst.saved, authKey)) return inst.saved[authKey];
+    return suggestion(row);
+  }
+
+  function isDirty(inst, rows) {
+    return rows.some(function (r) { return (valueOf(inst, r.authKey, r) || '') !== (inst.saved[r.authKey] || ''); });
+  }
+
+  function renderBindings() {
+    var box = $('instances');
+    var openNow = {};
+    box.querySelectorAll('details[data-instance]').forEach(function (d) { openNow[d.dataset.instance] = d.open; });
+    box.textContent = '';
+    var rows = authRows();
+    show($('no-widgets'), rows.length === 0);
+    show($('no-instances'), rows.length > 0 && state.instances.size === 0);
+    if (rows.length === 0) return;
+    var names = Array.from(state.instances.keys()).sort(function (a, b) {
+      var x = state.instances.get(a), y = state.instances.get(b);
+      if (x.isNew !== y.isNew) return x.isNew ? -1 : 1;
+      return a.localeCompare(b);
+    });
+    names.forEach(function (name, i) {
+      var inst = state.instances.get(name);
+      var open = name in openNow ? openNow[name] : (inst.isNew || i === 0 || names.length <= 3);
+      box.appendChild(instanceCard(name, inst, rows, open));
+    });
+  }
+
+  function instanceCard(name, inst, rows, open) {
+    var dirty = isDirty(inst, rows);
+    var count = Object.keys(inst.saved).length;
+    var summary = h('summary', null,
+      h('span', { className: 'instance-name mono', text: name }),
+      h('span', { className: 'sub', text: inst.isNew ? 'new, not saved yet' : count + (count === 1 ? ' binding' : ' bindings') }),
+      h('span', { className: 'tag tag-warn', dataset: { field: 'dirty' }, hidden: !dirty, text: 'unsaved changes' }));
+
+    var table = h('table', { className: 'bindings' },
+      h('thead', null, h('tr', null,
+        h('th', { scope: 'col', text: 'Widget' }),
+        h('th', { scope: 'col', text: 'Authentication' }),
+        h('th', { scope: 'col', text: 'Provider' }),
+        h('th', { scope: 'col', text: 'Passport' }))));
+    var tbody = h('tbody');
+    rows.forEach(function (r) {
+      var current = valueOf(inst, r.authKey, r);
+      var suggested = !Object.prototype.hasOwnProperty.call(inst.draft, r.authKey) && !Object.prototype.hasOwnProperty.call(inst.saved, r.authKey) && current !== '';
+      var sel = h('select', {
+        className: 'binding-select',
+        dataset: { instance: name, authKey: r.authKey, widget: r.widget, provider: r.provider },
+        'aria-label': name + ': ' + r.widget + ' ' + r.label,
+      });
+      sel.appendChild(h('option', { value: '', text: '— not bound —' }));
+      var list = candidates(r.provider);
+      list.forEach(function (p) { sel.appendChild(h('option', { value: p.id, text: passportLabel(p) })); });
+      if (current && !list.some(function (p) { return p.id === current; })) {
+        var known = passportOf(current);
+        sel.appendChild(h('option', { value: current, text: current + (known ? ' (provider ' + known.provider + ' does not match)' : ' (no such passport)') }));
+      }
+      sel.value = current || '';
+      var note = null;
+      if (suggested) note = h('div', { className: 'sub', dataset: { field: 'suggested' }, text: 'Pre-selected: the passport bundled with this widget' });
+      else if (!list.length) {
+        var pr = providerOf(r.provider);
+        note = h('div', { className: 'sub', text: pr && pr.custom
+          ? 'No passport yet: connect ' + providerLabel(r.provider) + ' above.'
+          : 'No ' + (r.provider ? providerLabel(r.provider) + ' ' : '') + 'passport yet: add one above.' });
+      }
+      tbody.appendChild(h('tr', { dataset: { widget: r.widget, authKey: r.authKey } },
+        h('td', { dataset: { label: 'Widget' } }, h('span', { className: 'mono', text: r.widget })),
+        h('td', { dataset: { label: 'Authentication' } }, r.label !== r.authKey ? h('div', { text: r.label }) : null, h('div', { className: r.label !== r.authKey ? 'sub mono' : 'mono', text: r.authKey })),
+        h('td', { dataset: { label: 'Provider' } }, r.provider ? providerLabel(r.provider) : h('span', { className: 'muted', text: 'any' })),
+        h('td', { dataset: { label: 'Passport' } }, sel, note)));
+    });
+    table.appendChild(tbody);
+
+    var status = h('span', { className: 'save-status', dataset: { field: 'save-status' }, role: 'status' });
+    var foot = h('div', { className: 'instance-foot' },
+      status,
+      inst.isNew ? h('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'discard-instance', instance: name }, text: 'Discard' }) : null,
+      h('button', { type: 'button', className: 'btn btn-primary btn-small', dataset: { action: 'save-bindings', instance: name }, text: 'Save' }));
+
+    var card = h('details', { className: 'instance', dataset: { instance: name } }, summary, h('div', { className: 'table-wrap' }, table), foot);
+    card.open = open;
+    return card;
+  }
+
+  function onBindingChange(ev) {
+    var sel = ev.target;
+    if (!sel.matches('select.binding-select')) return;
+    var name = sel.dataset.instance;
+    var inst = state.instances.get(name);
+    if (!inst) return;
+    inst.draft[sel.dataset.authKey] = sel.value;
+    // The same authKey in several widgets of one instance is one binding.
+    var card = sel.closest('details[data-instance]');
+    card.querySelectorAll('select.binding-select').forEach(function (other) {
+      if (other !== sel && other.dataset.authKey === sel.dataset.authKey) {
+        if (!Array.from(other.options).some(function (o) { return o.value === sel.value; })) {
+          other.appendChild(h('option', { value: sel.value, text: sel.value }));
+        }
+        other.value = sel.value;
+      }
+    });
+    var st = card.querySelector('[data-field="save-status"]');
+    st.textContent = '';
+    delete st.dataset.state;
+    card.querySelector('[data-field="dirty"]').hidden = !isDirty(inst, authRows());
+  }
+
+  function onBindingsClick(ev) {
+    var btn = ev.target.closest('button[data-action]');
+    if (!btn) return;
+    var name = btn.dataset.instance;
+    if (btn.dataset.action === 'save-bindings') saveBindings(name, btn);
+    if (btn.dataset.action === 'discard-instance') {
+      state.instances.delete(name);
+      renderBindings();
+    }
+  }
+
+  function saveBindings(name, btn) {
+    var inst = state.instances.get(name);
+    if (!inst) return;
+    var card = btn.closest('details[data-instance]');
+    var st = card.querySelector('[data-field="save-status"]');
+    // Keep bindings of authKeys no loaded widget declares; set the rest
+    // from the page.
+    var body = {};
+    Object.keys(inst.saved).forEach(function (k) { body[k] = inst.saved[k]; });
+    authRows().forEach(function (r) {
+      var v = valueOf(inst, r.authKey, r);
+      if (v) body[r.authKey] = v;
+      else delete body[r.authKey];
+    });
+    btn.disabled = true;
+    st.dataset.state = 'saving';
+    st.textContent = 'Saving…';
+    api('PUT', 'bindings/' + encodeURIComponent(name), body).then(function (r) {
+      inst.saved = (r && r.bindings) || body;
+      inst.draft = {};
+      inst.isNew = false;
+      renderBindings();
+      var again = $('instances').querySelector('details[data-instance="' + CSS.escape(name) + '"] [data-field="save-status"]');
+      if (again) {
+        again.dataset.state = 'saved';
+        again.textContent = 'Saved';
+      }
+    }, function (err) {
+      st.dataset.state = 'error';
+      st.textContent = explain(err, 'Not saved') || '';
+      btn.disabled = false;
+    });
+  }
+
+  function onAddInstance(ev) {
+    ev.preventDefault();
+    var name = $('instance-input').value.trim();
+    setError($('instance-error'), '');
+    if (!ID_RE.test(name) || name.indexOf('..') >= 0) {
+      setError($('instance-error'), 'An instance ID starts with a letter or digit and uses only letters, digits and . _ : @ - (128 at most).');
+      return;
+    }
+    if (!state.instances.has(name)) state.instances.set(name, { saved: {}, draft: {}, isNew: true });
+    $('instance-input').value = '';
+    renderBindings();
+    var card = $('instances').querySelector('details[data-instance="' + CSS.escape(name) + '"]');
+    if (card) {
+      card.open = true;
+      card.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  // ---- start ---------------------------------------------------------------
+
+  function init() {
+    $('login-form').addEventListener('submit', onLogin);
+    $('add-passport').addEventListener('submit', onAddPassport);
+    $('add-provider').addEventListener('change', onProviderPicked);
+    $('passport-rows').addEventListener('click', onPassportAction);
+    $('add-instance').addEventListener('submit', onAddInstance);
+    $('instances').addEventListener('change', onBindingChange);
+    $('instances').addEventListener('click', onBindingsClick);
+    $('appspace-form').addEventListener('submit', onAppspaceSubmit);
+    $('appspace-cancel').addEventListener('click', closeAppspace);
+    $('appspace-dialog').addEventListener('close', function () { appspaceTarget = null; });
+    $('notice-close').addEventListener('click', function () { notice('', ''); });
+    $('reload').addEventListener('click', function () { notice('', ''); loadAll(); });
+    $('forget-token').addEventListener('click', function () { needToken(''); });
+    window.addEventListener('message', onMessage);
+    loadAll();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

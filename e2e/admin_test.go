@@ -1,0 +1,409 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/widgetgate/widgetgate/examples/provider/authserver"
+	"github.com/widgetgate/widgetgate/internal/testenv"
+)
+
+const (
+	asClientID     = "crm-client"
+	asClientSecret = "crm-secret-CANARY-51f"
+	adminToken     = "admin-token-0123456789abcdef"
+	lbURL          = "http://lb.example/admin" // every replica's public URL: they sit behind one load balancer
+)
+
+// adminEnv is a stack with the admin handler and stand-in authorization
+// servers, one per passport variant under test.
+type adminEnv struct {
+	*env
+	servers map[string]*authserver.Server
+}
+
+// crmPassport is a bundled custom passport pointing at authorization server as.
+func crmPassport(name, as string, meta map[string]any) string {
+	m := map[string]any{
+		"clientId": asClientID, "clientSecret": asClientSecret,
+		"authenticationUrl": as + "/authorize", "tokenUrl": as + "/token", "profileUrl": as + "/userinfo",
+		"revocationUrl":           as + "/revoke",
+		"profileAccountEmailPath": "$.data.mail", "profileAccountIdPath": "$.data.uid", "profileAccountNamePath": "$.data.display",
+		"scope": "read write",
+	}
+	for k, v := range meta {
+		m[k] = v
+	}
+	doc := map[string]any{
+		"name": name, "applicationName": "custom", "authenticationType": "OAuth", "isCustomApplication": true,
+		"customApplicationInfo": map[string]any{"name": name, "displayName": name, "description": "test CRM",
+			"categoryType": "Custom", "authenticationType": "OAuth", "parentName": "custom", "metadata": m},
+		"metadata": map[string]any{},
+	}
+	b, _ := json.Marshal(doc)
+	return string(b)
+}
+
+func crmSchema(name string) string {
+	return `{"passport": {"filePath": "passport/` + name + `.json"},
+	  "authentications": [{"authenticationType": "passport", "authKey": "crm", "metadata": {"passportProvider": "custom:` + name + `"}}],
+	  "authenticatedApis": [{"label": "Data", "name": "getData", "url": "http://127.0.0.1:8931/v1/data", "method": "GET",
+	    "authenticationKey": "crm", "headers": {"Authorization": "Bearer {authorization.crm.token}"}}]}`
+}
+
+func startAdmin(t *testing.T) *adminEnv {
+	t.Helper()
+	profile := map[string]any{"data": map[string]any{"mail": "ada@example.com", "uid": 42, "display": "Ada Lovelace"}}
+	variants := map[string]authserver.Config{
+		"crm":         {ParamNames: map[string]string{"client_id": "app_id"}},
+		"crm-comma":   {},
+		"crm-idtoken": {IDTokenClaims: map[string]any{"email": "grace@example.com", "sub": "g-1", "name": "Grace Hopper"}, IDTokenKey: []byte("id-token-key-0123456789abcdef012")},
+		"crm-meta":    {},
+		"crm-nopath":  {},
+	}
+	a := &adminEnv{servers: map[string]*authserver.Server{}}
+	widgets := map[string]map[string]string{}
+	var prov func(string) // set once the stand-in exists: issued tokens work at the API stand-in
+	for name, cfg := range variants {
+		cfg.ClientID, cfg.ClientSecret, cfg.Profile = asClientID, asClientSecret, profile
+		cfg.Issued = func(tok string) { prov(tok) }
+		s := authserver.New(cfg)
+		srv := httptest.NewServer(s)
+		t.Cleanup(srv.Close)
+		a.servers[name] = s
+		meta := map[string]any{}
+		switch name {
+		case "crm":
+			meta["authenticationParamsMapper"] = map[string]string{"client_id": "app_id"}
+		case "crm-comma":
+			meta["scope"], meta["scopeSeparator"] = "read,write", ","
+		case "crm-idtoken":
+			meta["extractProfileFromIdToken"] = true
+			meta["profileAccountEmailPath"], meta["profileAccountIdPath"], meta["profileAccountNamePath"] = "$.email", "$.sub", "$.name"
+		case "crm-meta":
+			meta["requiredAuthenticationMetadata"] = "tenant_id"
+		case "crm-nopath":
+			meta["profileAccountEmailPath"], meta["defaultProfileAccountEmail"] = "$.nothing.here", "unknown@example.com"
+			meta["profileAccountNamePath"], meta["defaultProfileAccountName"] = "$.data.missing", "Someone"
+		}
+		widgets[name] = map[string]string{"schema.json": crmSchema(name), "passport/" + name + ".json": crmPassport(name, srv.URL, meta)}
+	}
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600)
+	a.env = start(t, options{
+		extraWidgets: widgets,
+		extraRoutes:  "route /admin/* {\n\t\twidgetgate_admin {\n\t\t\ttoken_file " + tokenFile + "\n\t\t\tpublic_url " + lbURL + "\n\t\t}\n\t}",
+	})
+	prov = a.provider.AddToken
+	return a
+}
+
+// api calls the admin API of gateway gw.
+func (a *adminEnv) api(t *testing.T, gw *testenv.Widgetgate, method, path, body, token string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, gw.URL+"/admin/api/"+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	json.Unmarshal(raw, &r.json)
+	return r
+}
+
+// consent plays the administrator in the popup: it opens the authorize
+// URL, clicks Allow or Deny, and returns the callback URL the provider
+// redirects to (not followed: the test decides which replica gets it).
+func consent(t *testing.T, authorizeURL, button string) *url.URL {
+	t.Helper()
+	loc, err := authserver.Consent(context.Background(), http.DefaultClient, authorizeURL, button == "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(loc.String(), lbURL+"/callback") {
+		t.Fatalf("the provider redirected to %s", loc)
+	}
+	return loc
+}
+
+// callback delivers the provider's redirect to gw, as the load balancer would.
+func callback(t *testing.T, gw *testenv.Widgetgate, loc *url.URL) reply {
+	t.Helper()
+	resp, err := http.Get(gw.URL + "/admin/callback?" + loc.RawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+}
+
+func (a *adminEnv) create(t *testing.T, provider string) string {
+	t.Helper()
+	r := a.api(t, a.gw, "POST", "passports", `{"provider": "`+provider+`", "displayName": "CRM"}`, adminToken)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	return r.json["id"].(string)
+}
+
+func (a *adminEnv) startConnect(t *testing.T, id string) string {
+	t.Helper()
+	r := a.api(t, a.gw, "POST", "passports/"+id+"/connect", ``, adminToken)
+	u, _ := r.json["authorizeUrl"].(string)
+	if r.status != 200 || u == "" {
+		t.Fatalf("connect: %d %s", r.status, r.raw)
+	}
+	return u
+}
+
+func (a *adminEnv) passport(t *testing.T, id string) map[string]any {
+	t.Helper()
+	r := a.api(t, a.gw, "GET", "passports/"+id, ``, adminToken)
+	if r.status != 200 {
+		t.Fatalf("get passport: %d %s", r.status, r.raw)
+	}
+	return r.json
+}
+
+func TestAdminConnectFlow(t *testing.T) {
+	a := startAdmin(t)
+	second := a.replica(t)
+	var everything bytes.Buffer // every admin answer, for the canary check
+
+	t.Run("connect: PKCE, params mapper, profile by JSONPath, callback on another replica", func(t *testing.T) {
+		id := a.create(t, "custom:crm")
+		authURL := a.startConnect(t, id)
+		q := must(url.Parse(authURL)).Query()
+		if q.Get("app_id") != asClientID || q.Get("client_id") != "" {
+			t.Errorf("params mapper not applied: %v", q)
+		}
+		if q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" || q.Get("redirect_uri") != lbURL+"/callback" {
+			t.Errorf("authorization request: %v", q)
+		}
+		r := callback(t, second, consent(t, authURL, "allow"))
+		everything.Write(r.raw)
+		if r.status != 200 || !bytes.Contains(r.raw, []byte(`data-result="connected"`)) {
+			t.Fatalf("callback on the second replica: %d %s", r.status, r.raw)
+		}
+		p := a.passport(t, id)
+		acct := p["account"].(map[string]any)
+		if p["status"] != "active" || acct["email"] != "ada@example.com" || acct["id"] != "42" || acct["name"] != "Ada Lovelace" {
+			t.Fatalf("passport after connect: %v", p)
+		}
+		// The whole product path: bind it and call the widget's API at once.
+		if r := a.api(t, a.gw, "PUT", "bindings/front-desk", `{"crm": "`+id+`"}`, adminToken); r.status != 200 {
+			t.Fatalf("bind: %d %s", r.status, r.raw)
+		}
+		if r := a.call(t, "POST", "/sidecar/widgets/crm/apis/getData", `{}`, "X-Widget-Instance", "front-desk"); r.status != 200 || r.json["isSuccess"] != true {
+			t.Fatalf("widget call right after connect: %d %s", r.status, r.raw)
+		}
+
+		// Disconnect revokes at the provider and deletes the tokens.
+		rec, _ := a.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/passports/"+id)
+		refresh := rec.Data["refresh_token"].(string)
+		d := a.api(t, a.gw, "POST", "passports/"+id+"/disconnect", ``, adminToken)
+		everything.Write(d.raw)
+		if d.status != 200 || d.json["status"] != "inactive" {
+			t.Fatalf("disconnect: %d %s", d.status, d.raw)
+		}
+		if got := a.servers["crm"].Revoked(); !slices.Contains(got, refresh) {
+			t.Errorf("revoked %v, want the refresh token", got)
+		}
+		rec, _ = a.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/passports/"+id)
+		if rec.Data["access_token"] != nil || rec.Data["refresh_token"] != nil {
+			t.Errorf("tokens left in Vault after disconnect: %v", keys(rec.Data))
+		}
+		if r := a.call(t, "POST", "/sidecar/widgets/crm/apis/getData", `{}`, "X-Widget-Instance", "front-desk"); r.status != 401 {
+			t.Errorf("widget call after disconnect: %d %s", r.status, r.raw)
+		}
+
+		// Reconnect: same passport, so the binding keeps working.
+		r = callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
+		if !bytes.Contains(r.raw, []byte(`data-result="connected"`)) {
+			t.Fatalf("reconnect: %s", r.raw)
+		}
+		if r := a.call(t, "POST", "/sidecar/widgets/crm/apis/getData", `{}`, "X-Widget-Instance", "front-desk"); r.status != 200 {
+			t.Fatalf("widget call after reconnect: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("comma scope separator", func(t *testing.T) {
+		id := a.create(t, "custom:crm-comma")
+		authURL := a.startConnect(t, id)
+		if s := must(url.Parse(authURL)).Query().Get("scope"); s != "read,write" {
+			t.Errorf("scope = %q, want read,write", s)
+		}
+		callback(t, a.gw, consent(t, authURL, "allow"))
+		if p := a.passport(t, id); p["status"] != "active" {
+			t.Errorf("passport: %v", p)
+		}
+	})
+
+	t.Run("profile from the ID token", func(t *testing.T) {
+		id := a.create(t, "custom:crm-idtoken")
+		callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
+		acct := a.passport(t, id)["account"].(map[string]any)
+		if acct["email"] != "grace@example.com" || acct["id"] != "g-1" || acct["name"] != "Grace Hopper" {
+			t.Errorf("account from id_token: %v", acct)
+		}
+	})
+
+	t.Run("defaults when a path finds nothing", func(t *testing.T) {
+		id := a.create(t, "custom:crm-nopath")
+		callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
+		acct := a.passport(t, id)["account"].(map[string]any)
+		if acct["email"] != "unknown@example.com" || acct["name"] != "Someone" || acct["id"] != "42" {
+			t.Errorf("account with defaults: %v", acct)
+		}
+	})
+
+	t.Run("missing required metadata keeps the passport inactive", func(t *testing.T) {
+		id := a.create(t, "custom:crm-meta")
+		r := callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
+		p := a.passport(t, id)
+		if r.status != 400 || p["status"] != "inactive" || p["lastError"] != "missing_metadata" || !bytes.Contains(r.raw, []byte("tenant_id")) {
+			t.Errorf("callback %d %s; passport %v", r.status, r.raw, p)
+		}
+	})
+
+	t.Run("deny keeps it inactive and says why", func(t *testing.T) {
+		id := a.create(t, "custom:crm-comma")
+		r := callback(t, a.gw, consent(t, a.startConnect(t, id), "deny"))
+		if p := a.passport(t, id); r.status != 400 || p["status"] != "inactive" || !bytes.Contains(r.raw, []byte("denied")) {
+			t.Errorf("callback %d %s; passport %v", r.status, r.raw, p)
+		}
+	})
+
+	t.Run("state: unknown, replayed, expired, another passport's code", func(t *testing.T) {
+		id := a.create(t, "custom:crm-comma")
+		authURL := a.startConnect(t, id)
+		loc := consent(t, authURL, "allow")
+		before := a.passport(t, id)
+
+		bad := *loc
+		q := bad.Query()
+		q.Set("state", "unknown-"+testenv.RandomHex(t, 8))
+		bad.RawQuery = q.Encode()
+		if r := callback(t, a.gw, &bad); r.status != 400 || !bytes.Contains(r.raw, []byte("unknown, has expired or was already used")) {
+			t.Errorf("unknown state: %d %s", r.status, r.raw)
+		}
+
+		expired := "expired-" + testenv.RandomHex(t, 8)
+		a.vault.Put(t, "widgetgate/oauth-states/"+expired, map[string]any{"passport": id, "verifier": "v",
+			"expires": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+		q.Set("state", expired)
+		bad.RawQuery = q.Encode()
+		if r := callback(t, a.gw, &bad); r.status != 400 {
+			t.Errorf("expired state: %d %s", r.status, r.raw)
+		}
+		if after := a.passport(t, id); after["status"] != before["status"] || after["lastError"] != before["lastError"] {
+			t.Errorf("a rejected state changed the passport: %v -> %v", before, after)
+		}
+
+		// Another passport's code under this passport's state: PKCE binds
+		// the code to the flow that asked for it, so the exchange fails.
+		other := a.create(t, "custom:crm-comma")
+		otherLoc := consent(t, a.startConnect(t, other), "allow")
+		mixed := *loc
+		mq := mixed.Query()
+		mq.Set("code", otherLoc.Query().Get("code"))
+		mixed.RawQuery = mq.Encode()
+		if r := callback(t, a.gw, &mixed); r.status != 400 {
+			t.Errorf("another passport's code: %d %s", r.status, r.raw)
+		}
+		rec, _ := a.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/passports/"+id)
+		if rec.Data["access_token"] != nil || rec.Data["status"] != "inactive" {
+			t.Errorf("a mixed-up code connected the passport: %v", keys(rec.Data))
+		}
+		// Replay of a used state.
+		if r := callback(t, a.gw, loc); r.status != 400 {
+			t.Errorf("replayed state: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("admin credential", func(t *testing.T) {
+		list := func() int { return len(a.api(t, a.gw, "GET", "passports", ``, adminToken).json["passports"].([]any)) }
+		n := list()
+		for _, tok := range []string{"", "wrong-token-0123456789"} {
+			if r := a.api(t, a.gw, "POST", "passports", `{"provider": "custom:crm"}`, tok); r.status != 401 || r.json["code"] != "admin_auth_required" {
+				t.Errorf("token %q: %d %s", tok, r.status, r.raw)
+			}
+		}
+		if list() != n {
+			t.Error("a refused request changed the passports")
+		}
+		out, err := testenv.Run(t, "validate", "--config", writeFile(t, "Caddyfile", "{\n\twidgetgate {\n\t\twidgets_dir "+t.TempDir()+"\n\t}\n}\n:0 {\n\twidgetgate_admin {\n\t\tpublic_url http://x/admin\n\t}\n}\n"), "--adapter", "caddyfile")
+		if err == nil || !strings.Contains(out, "refuses to run unprotected") {
+			t.Errorf("an unprotected admin handler provisioned: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("canary: no token or secret in admin answers or logs", func(t *testing.T) {
+		for _, path := range []string{"providers", "passports", "widgets", "bindings"} {
+			everything.Write(a.api(t, a.gw, "GET", path, ``, adminToken).raw)
+		}
+		logs := a.gw.Log() + second.Log()
+		secrets := []string{asClientSecret}
+		ids, _ := a.vault.Client.Logical().List("secret/metadata/widgetgate/passports")
+		for _, k := range ids.Data["keys"].([]any) {
+			rec, err := a.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/passports/"+k.(string))
+			if err != nil {
+				continue
+			}
+			for _, f := range []string{"access_token", "refresh_token"} {
+				if s, _ := rec.Data[f].(string); s != "" {
+					secrets = append(secrets, s)
+				}
+			}
+		}
+		for _, s := range secrets {
+			if bytes.Contains(everything.Bytes(), []byte(s)) || strings.Contains(logs, s) {
+				t.Errorf("a secret appears in admin answers or logs")
+			}
+		}
+		if len(secrets) < 3 {
+			t.Errorf("only %d secrets to look for: the canary check proves little", len(secrets))
+		}
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
