@@ -299,7 +299,7 @@ func (a *AdminHandler) connectAppspace(ctx context.Context, r *http.Request, rec
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
-	if in.SubjectID == "" || in.RefreshToken == "" || !strings.HasPrefix(in.InstanceURL, "https://") {
+	if in.SubjectID == "" || in.RefreshToken == "" || provider.CheckEndpointURL(in.InstanceURL) != nil {
 		return nil, badRequest("subjectId, refreshToken and an https instanceUrl are required")
 	}
 	// Stored as an active passport whose token is already expired: the

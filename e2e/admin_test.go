@@ -407,3 +407,26 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+// TestAdminAppspacePassport: an Appspace API v3 passport is connected from
+// a pasted subjectId and refresh token (no popup); the first redemption
+// validates them.
+func TestAdminAppspacePassport(t *testing.T) {
+	a := startAdmin(t)
+	id := a.create(t, "appspace")
+	a.provider.AddRefreshToken("as-refresh-1")
+	bad := a.api(t, a.gw, "POST", "passports/"+id+"/connect", `{"subjectId": "app-1", "refreshToken": "wrong", "instanceUrl": "`+a.provURL+`"}`, adminToken)
+	if bad.status != 400 || bad.json["code"] != "invalid_credentials" {
+		t.Fatalf("bad refresh token: %d %s", bad.status, bad.raw)
+	}
+	if p := a.passport(t, id); p["status"] != "inactive" {
+		t.Fatalf("after a refused redemption: %v", p)
+	}
+	good := a.api(t, a.gw, "POST", "passports/"+id+"/connect", `{"subjectId": "app-1", "refreshToken": "as-refresh-1", "instanceUrl": "`+a.provURL+`"}`, adminToken)
+	if good.status != 200 || good.json["status"] != "active" {
+		t.Fatalf("good credentials: %d %s", good.status, good.raw)
+	}
+	if bytes.Contains(good.raw, []byte("as-refresh-1")) {
+		t.Error("the answer contains the refresh token")
+	}
+}

@@ -52,7 +52,7 @@ func (e *badResponse) Is(target error) bool { return target == ErrInvalidTokenRe
 func (e *badResponse) Unwrap() error        { return e.err }
 
 // instanceURLError reports an unusable instance URL. Its text is written by
-// checkEndpointURL and never contains the URL.
+// CheckEndpointURL and never contains the URL.
 type instanceURLError struct{ err error }
 
 func (e *instanceURLError) Error() string {

@@ -64,7 +64,7 @@ func TestBuiltinsAreUsable(t *testing.T) {
 					}
 				} else {
 					for _, u := range []string{p.AuthURL, p.TokenURL} {
-						if err := checkEndpointURL(u); err != nil || !strings.HasPrefix(u, "https://") {
+						if err := CheckEndpointURL(u); err != nil || !strings.HasPrefix(u, "https://") {
 							t.Errorf("endpoint %q: %v", u, err)
 						}
 					}
@@ -89,7 +89,7 @@ func TestBuiltinsAreUsable(t *testing.T) {
 				t.Errorf("unknown kind %q", p.Kind)
 			}
 			if p.ProfileURL != "" {
-				if err := checkEndpointURL(p.ProfileURL); err != nil {
+				if err := CheckEndpointURL(p.ProfileURL); err != nil {
 					t.Errorf("ProfileURL: %v", err)
 				}
 			}

@@ -362,7 +362,7 @@ func (v *validator) oauthMetadata(m fields, p *Provider) {
 	p.AuthURL = v.endpoint(m, fAuthURL, ref, func(b *Provider) string { return b.AuthURL })
 	p.TokenURL = v.endpoint(m, fTokenURL, ref, func(b *Provider) string { return b.TokenURL })
 	if s, ok := v.str(m, fProfileURL, false); ok {
-		if err := checkEndpointURL(s); err != nil {
+		if err := CheckEndpointURL(s); err != nil {
 			v.wrap(m.at(fProfileURL), "invalid URL", err)
 		} else {
 			p.ProfileURL = s
@@ -406,7 +406,7 @@ func (v *validator) oauthMetadata(m fields, p *Provider) {
 	}
 
 	if s, ok := v.str(m, fRevocationURL, false); ok {
-		if err := checkEndpointURL(s); err != nil {
+		if err := CheckEndpointURL(s); err != nil {
 			v.wrap(m.at(fRevocationURL), "invalid URL", err)
 		} else {
 			p.RevocationURL = s
@@ -460,7 +460,7 @@ func (v *validator) endpoint(m fields, key string, ref *Provider, inherit func(*
 		v.fail(m.at(key), "required: %s %q has no fixed URL to inherit", fReference, ref.Name)
 		return ""
 	}
-	if err := checkEndpointURL(s); err != nil {
+	if err := CheckEndpointURL(s); err != nil {
 		v.wrap(m.at(key), "invalid URL", err)
 		return ""
 	}

@@ -216,10 +216,10 @@ func (p *Provider) Endpoint(instanceURL string) (oauth2.Endpoint, error) {
 // instanceBase checks an instance URL and returns it without a trailing
 // slash, ready for a path to be appended.
 func instanceBase(raw string) (string, error) {
-	if err := checkEndpointURL(raw); err != nil {
+	if err := CheckEndpointURL(raw); err != nil {
 		return "", err
 	}
-	u, _ := url.Parse(raw) // checkEndpointURL parsed it already
+	u, _ := url.Parse(raw) // CheckEndpointURL parsed it already
 	if u.RawQuery != "" || u.ForceQuery {
 		return "", errors.New("must not have a query")
 	}
@@ -246,12 +246,12 @@ func (p *Provider) ScopeString() string {
 	return strings.Join(p.Scopes, sep)
 }
 
-// checkEndpointURL requires an absolute https URL, or http for a loopback
+// CheckEndpointURL requires an absolute https URL, or http for a loopback
 // host so that tests and the offline demo can use a local stand-in. Tokens
 // and client secrets travel to these URLs, so plaintext to a remote host is
 // refused. Error messages never include the URL: an operator may have put
 // credentials in it.
-func checkEndpointURL(raw string) error {
+func CheckEndpointURL(raw string) error {
 	if raw != strings.TrimSpace(raw) {
 		return errors.New("must not have leading or trailing spaces")
 	}
