@@ -373,7 +373,7 @@
     } else {
       tokenCell.appendChild(h('span', { className: 'muted', text: '—' }));
     }
-    if (p.lastRefresh) {
+    if (connected && p.lastRefresh) {
       tokenCell.appendChild(h('div', { className: 'sub', dataset: { field: 'last-refresh' }, title: p.lastRefresh }, 'Last refresh ' + relative(p.lastRefresh)));
     }
 
@@ -901,7 +901,10 @@
     $('reload').addEventListener('click', function () { notice('', ''); loadAll(); });
     $('forget-token').addEventListener('click', function () { needToken(''); });
     window.addEventListener('message', onMessage);
-    loadAll();
+    // The handler may say up front that it wants a token (data-auth on
+    // <body>): then ask for it without a refused request first.
+    if (!token() && document.body.dataset.auth === 'token') needToken('');
+    else loadAll();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

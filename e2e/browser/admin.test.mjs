@@ -80,8 +80,12 @@ try {
 // (the operator page, and the callback page in the pop-up) fail the run;
 // the stand-in provider's own pages are only logged.
 const errors = [];
-let tokenGiven = false; // before the token is entered, the first API call is refused (401): expected
-let expected401 = 0;
+// Before the token is entered, the page may learn that it needs one from
+// a refused API call (401). Allowed once, unless the handler told the page
+// up front (<body data-auth="token">): then the page must not even try.
+let tokenGiven = false;
+const early401 = [];
+let authHint = false;
 function watch(page, label) {
   page.on('console', (msg) => {
     const where = msg.location()?.url ?? '';
@@ -90,9 +94,9 @@ function watch(page, label) {
     const pageURL = page.url();
     const ours = where.startsWith(adminOrigin) || pageURL.startsWith(adminOrigin) || pageURL === 'about:blank';
     if (!ours) return;
-    if (label === 'admin' && ADMIN_TOKEN && !tokenGiven && expected401 === 0 &&
+    if (label === 'admin' && ADMIN_TOKEN && !tokenGiven && early401.length === 0 &&
         /status of 401/.test(msg.text()) && where.startsWith(new URL('api/', ADMIN_URL).href)) {
-      expected401++; // the page learns it needs a token
+      early401.push(`${label}: ${msg.text()} (${where})`);
       return;
     }
     errors.push(`${label}: ${msg.text()} (${where || pageURL})`);
@@ -131,6 +135,7 @@ try {
   // 1. Open the page; give the admin token when asked.
   const resp = await page.goto(ADMIN_URL, { waitUntil: 'load' });
   if (!resp || resp.status() !== 200) throw new Error(`the operator page answered ${resp && resp.status()}`);
+  authHint = /<body[^>]*\sdata-auth="token"/.test(await resp.text());
   const title = await page.locator('h1').innerText();
   if (!/widgetgate\s+—\s+Passports/.test(title)) fail(`page heading is ${JSON.stringify(title)}`);
   if (ADMIN_TOKEN) {
@@ -142,7 +147,11 @@ try {
   }
   await page.locator('body[data-state="ready"]').waitFor({ state: 'attached' }).catch(async () => {
     const state = await page.locator('body').getAttribute('data-state');
-    const note = await page.locator('#notice').innerText().catch(() => '');
+    if (state === 'login') {
+      const why = await page.locator('#login-error').innerText().catch(() => '');
+      throw new Error(`the page still asks for the admin token after it was given: ${JSON.stringify(why)}`);
+    }
+    const note = await page.locator('#notice-text').innerText().catch(() => '');
     throw new Error(`the page did not load its data (state ${state}; notice ${JSON.stringify(note)})`);
   });
   log('ok: passports loaded');
@@ -178,7 +187,7 @@ try {
     await active.waitFor({ state: 'visible' });
   } catch {
     const row = await page.locator(`#passport-rows tr[data-provider="${PROVIDER}"]`).first().innerText().catch(() => '(no row)');
-    const note = await page.locator('#notice').innerText().catch(() => '');
+    const note = await page.locator('#notice-text').innerText().catch(() => '');
     const pop = popup.isClosed() ? '(closed)' : await popup.locator('body').innerText().catch(() => '(unreadable)');
     throw new Error(`${PROVIDER} did not turn Active within ${TIMEOUT / 1000} s; row: ${JSON.stringify(row)}; notice: ${JSON.stringify(note)}; pop-up: ${JSON.stringify(pop)}`);
   }
@@ -199,7 +208,7 @@ try {
   }
   const reconnect = (await row.locator('button[data-action="connect"]').innerText().catch(() => '')).trim();
   if (reconnect !== 'Reconnect') fail(`the active passport's connect button reads ${JSON.stringify(reconnect)}, want "Reconnect"`);
-  const note = await page.locator('#notice').innerText().catch(() => '');
+  const note = await page.locator('#notice-text').innerText().catch(() => '');
   if (!note.includes('connected')) fail(`the notice after connecting reads ${JSON.stringify(note)}`);
   if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 10_000 }).catch(() => fail('the pop-up did not close after connecting'));
   await page.screenshot({ path: join(OUT_DIR, 'admin-active.png'), fullPage: true });
@@ -239,7 +248,7 @@ try {
     await page.locator(`#passport-rows tr[data-passport="${id}"][data-status="inactive"]`).waitFor({ state: 'visible' });
   } catch {
     const text = await row.innerText().catch(() => '(no row)');
-    const n = await page.locator('#notice').innerText().catch(() => '');
+    const n = await page.locator('#notice-text').innerText().catch(() => '');
     throw new Error(`${id} did not turn Inactive after Disconnect; row: ${JSON.stringify(text)}; notice: ${JSON.stringify(n)}`);
   }
   const offBadge = (await row.locator('[data-field="status"]').innerText()).trim();
@@ -262,6 +271,8 @@ try {
 } catch (err) {
   fail(`unexpected: ${err.stack || err}`);
 } finally {
+  if (authHint) errors.push(...early401);
+  else for (const e of early401) log(`note: expected before the token was given: ${e}`);
   for (const e of errors) fail(`console error: ${e}`);
   await context.close().catch(() => {});
   rmSync(profile, { recursive: true, force: true });
