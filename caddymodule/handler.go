@@ -165,12 +165,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 }
 
 // call handles one call and returns the API called (once known) and the
-// problem to answer with, not yet written. Checks run in the contract's
-// order: bad call → unknown widget/api → no passport → provider mismatch →
-// Vault → upstream.
+// problem to answer with, not yet written.
 func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName string, raw, ok bool) (*schema.API, *problem) {
+	c, p := h.prepare(w, r, widgetID, apiName, raw, ok)
+	if p != nil {
+		return c.api, c.tag(p)
+	}
+	return c.api, c.tag(h.forward(w, r, c, raw))
+}
+
+// prepared is a call checked and ready to send.
+type prepared struct {
+	api  *schema.API
+	url  *url.URL
+	user string
+	pp   *passport.Passport
+}
+
+// tag marks a problem with the API it concerns, once that is known.
+func (c *prepared) tag(p *problem) *problem {
+	if p != nil && c.api != nil {
+		p.Widget, p.API = c.api.WidgetID, c.api.Name
+	}
+	return p
+}
+
+// prepare runs every check before the upstream call, in the contract's
+// order: bad call → unknown widget/api → no passport → provider mismatch →
+// Vault.
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, widgetID, apiName string, raw, ok bool) (*prepared, *problem) {
+	c := &prepared{}
 	if !ok {
-		return nil, newProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
+		return c, newProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
 	}
 	if allowed := r.Method == http.MethodPost || raw && r.Method == http.MethodGet; !allowed {
 		allow := "POST"
@@ -178,52 +204,44 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 			allow = "GET, POST"
 		}
 		w.Header().Set("Allow", allow)
-		return nil, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
+		return c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
 	}
 	params, p := readParams(r, h.limits)
 	if p != nil {
-		return nil, p
+		return c, p
 	}
 	instance, user, p := h.callerContext(r, widgetID)
 	if p != nil {
-		return nil, p
+		return c, p
 	}
-
 	api, err := h.app.catalog.Lookup(widgetID, apiName)
 	switch {
 	case errors.Is(err, schema.ErrUnknownWidget):
 		p := newProblem(http.StatusNotFound, "unknown_widget", fmt.Sprintf("no widget %q is loaded", widgetID))
 		p.Widget = widgetID
-		return nil, p
+		return c, p
 	case errors.Is(err, schema.ErrUnknownAPI):
 		p := newProblem(http.StatusNotFound, "unknown_api", fmt.Sprintf("widget %q has no authenticatedApis entry named %q", widgetID, apiName))
 		p.Widget, p.API = widgetID, apiName
-		return nil, p
+		return c, p
 	}
-	// The API is known from here on; tag problems with it.
-	tag := func(p *problem) *problem {
-		if p != nil {
-			p.Widget, p.API = widgetID, apiName
-		}
-		return p
-	}
-
+	c.api, c.user = api, user
 	if err := api.CheckPatterns(params); err != nil {
-		return api, tag(renderProblem(err))
+		return c, renderProblem(err)
 	}
-	u, err := api.URL.RenderURL(params, user)
-	if err != nil {
-		return api, tag(renderProblem(err))
+	if c.url, err = api.URL.RenderURL(params, user); err != nil {
+		return c, renderProblem(err)
 	}
 	if api.UsesUser && user == "" {
-		return api, tag(renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam}))
+		return c, renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam})
 	}
+	c.pp, p = h.resolve(r.Context(), instance, api)
+	return c, p
+}
 
-	pp, p := h.resolve(r.Context(), instance, api)
-	if p != nil {
-		return api, tag(p)
-	}
-
+// forward makes the upstream call and writes the answer: the envelope, or
+// the raw stream.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, raw bool) *problem {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	// Envelope mode bounds the whole call; raw mode only until headers
@@ -231,37 +249,37 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, widgetID, apiName
 	deadline := time.AfterFunc(h.app.client.Timeout(), cancel)
 	defer deadline.Stop()
 
-	resp, pp, p := h.send(ctx, api, u, user, pp)
+	resp, pp, p := h.send(ctx, c.api, c.url, c.user, c.pp)
 	if p != nil {
 		if !deadline.Stop() {
 			p = upstreamProblem(r.Context(), upstream.ErrTimeout) // our deadline fired and cancelled the call
 		}
-		return api, tag(p)
+		return p
 	}
 	if raw {
 		deadline.Stop()
 		if err := upstream.Stream(w, resp, pp.AccessToken, h.app.client.IdleTimeout(), cancel); err != nil {
-			h.logger.Debug("raw stream ended early", zap.String("widget", widgetID), zap.String("api", apiName), zap.Error(err))
+			h.logger.Debug("raw stream ended early", zap.String("widget", c.api.WidgetID), zap.String("api", c.api.Name), zap.Error(err))
 		}
-		return api, nil
+		return nil
 	}
 	envelope, err := upstream.Envelope(resp, pp.AccessToken, h.MaxResponseBytes)
 	if err != nil {
 		if errors.Is(err, upstream.ErrTooLarge) {
-			return api, tag(newProblem(http.StatusBadGateway, "upstream_response_too_large",
-				fmt.Sprintf("the provider's response is larger than %d bytes; use …/raw to stream it", h.MaxResponseBytes)))
+			return newProblem(http.StatusBadGateway, "upstream_response_too_large",
+				fmt.Sprintf("the provider's response is larger than %d bytes; use …/raw to stream it", h.MaxResponseBytes))
 		}
 		if !deadline.Stop() {
 			err = upstream.ErrTimeout
 		}
-		return api, tag(upstreamProblem(r.Context(), err))
+		return upstreamProblem(r.Context(), err)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	w.Write(envelope)
-	return api, nil
+	return nil
 }
 
 // send makes the upstream call. A provider that refuses a token we thought
