@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -123,6 +124,10 @@ func (a *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 
 func (a *AdminHandler) serveAsset(w http.ResponseWriter, name, contentType string) {
 	b, _ := adminAssets.ReadFile(name)
+	if name == "assets/admin.html" && !a.TrustAuthDirective {
+		// Tell the page a token is needed, so it asks before its first call.
+		b = bytes.Replace(b, []byte(`data-auth=""`), []byte(`data-auth="token"`), 1)
+	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "no-cache")

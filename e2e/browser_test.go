@@ -84,7 +84,7 @@ func TestBrowserKit(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	out, err := filepath.Abs(filepath.Join("browser", "out"))
+	out, err := filepath.Abs(filepath.Join("browser", "out", "kit"))
 	if err != nil {
 		t.Fatal(err)
 	}

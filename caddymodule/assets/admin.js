@@ -94,7 +94,7 @@
   }
 
   function passportLabel(p) {
-    var who = p.account && (p.account.email || p.account.name);
+    var who = p.status !== 'inactive' && p.account && (p.account.email || p.account.name);
     return (p.displayName || p.id) + (who ? ' — ' + who : '') + (p.status !== 'active' ? ' (' + statusOf(p.status).label.toLowerCase() + ')' : '');
   }
 
@@ -338,7 +338,7 @@
     return h('td', { dataset: { label: 'Provider' } },
       h('div', { className: 'strong', text: providerLabel(name) }),
       h('div', { className: 'sub mono', text: name }),
-      pr && pr.custom ? h('span', { className: 'tag', title: pr.source ? 'from ' + pr.source : undefined, text: 'bundled' }) : null,
+      pr && pr.custom ? h('span', { className: 'tag', title: bundledBy(name) + (pr.source ? ' (' + pr.source + ')' : ''), text: 'bundled' }) : null,
       pr && !pr.credentialsConfigured ? h('span', { className: 'tag tag-warn', title: 'The client ID and secret are not configured', text: 'no client credentials' }) : null,
       !pr ? h('span', { className: 'tag tag-warn', text: 'unknown provider' }) : null);
   }
@@ -403,6 +403,13 @@
       h('td', { className: 'col-actions' }, actions));
   }
 
+  // bundledBy names the widget packages that bundle provider name.
+  function bundledBy(name) {
+    var ids = state.widgets.filter(function (w) { return w.bundledProvider === name; }).map(function (w) { return w.id; });
+    if (!ids.length) return 'Bundled with a widget package';
+    return 'Bundled with ' + (ids.length === 1 ? 'widget ' : 'widgets ') + ids.join(', ');
+  }
+
   function bundledRow(pr) {
     var key = 'bundled:' + pr.name;
     var busy = state.busy.has(key);
@@ -412,7 +419,7 @@
     return h('tr', { className: 'bundled', dataset: { passport: '', bundledProvider: pr.name, provider: pr.name, status: 'inactive' } },
       h('td', { dataset: { label: 'Passport' } },
         h('div', { className: 'strong', dataset: { field: 'display-name' }, text: pr.displayName || pr.name }),
-        h('div', { className: 'sub', text: 'Bundled with ' + (pr.source || 'a widget package') })),
+        h('div', { className: 'sub', title: pr.source || undefined, text: bundledBy(pr.name) })),
       providerCell(pr.name),
       h('td', { dataset: { label: 'Status' } }, badge('inactive')),
       h('td', { dataset: { label: 'Account' } }, h('span', { className: 'muted', text: 'Not connected' })),

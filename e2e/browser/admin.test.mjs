@@ -211,6 +211,12 @@ try {
   const note = await page.locator('#notice-text').innerText().catch(() => '');
   if (!note.includes('connected')) fail(`the notice after connecting reads ${JSON.stringify(note)}`);
   if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 10_000 }).catch(() => fail('the pop-up did not close after connecting'));
+  // Tidy: nothing sticks out sideways at this (laptop) width.
+  const overflow = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    table: (() => { const w = document.querySelector('#passports').closest('.table-wrap'); return w.scrollWidth - w.clientWidth; })(),
+  }));
+  if (overflow.page > 0 || overflow.table > 0) fail(`the page scrolls sideways at 1400 px: ${JSON.stringify(overflow)}`);
   await page.screenshot({ path: join(OUT_DIR, 'admin-active.png'), fullPage: true });
 
   // 5. Bind it to a widget instance: the bundled passport is pre-selected.
