@@ -113,6 +113,13 @@ func caddyCaddyfile(addr, admin, upAddr, token string, pool int) string {
 `, admin, port, host, upAddr, token, pool)
 }
 
+// respondCaddyfile is Caddy answering body itself with `respond`: no
+// upstream, the floor of any Caddy handler (for scale only).
+func respondCaddyfile(addr string, body []byte) string {
+	host, port := splitAddr(addr)
+	return fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\n\n:%s {\n\tbind %s\n\theader Content-Type application/json\n\trespond `%s` 200\n}\n", port, host, body)
+}
+
 // nginxConf is Debian's nginx with one worker: proxy_pass to an upstream
 // block with a keep-alive pool, HTTP/1.1 and an empty Connection header (so
 // keep-alive to the upstream works at all), and no per-connection request
