@@ -29,11 +29,10 @@
 //                  disconnecting (the Go test calls a widget meanwhile)
 //   OUT_DIR        screenshots and console.log (default e2e/browser/out/admin)
 //   CHROMIUM_BIN   default /usr/bin/chromium
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const ADMIN_URL = process.env.ADMIN_URL;
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN || '';
@@ -44,7 +43,6 @@ const BIND_INSTANCE = process.env.BIND_INSTANCE || '';
 const BIND_AUTH_KEY = process.env.BIND_AUTH_KEY || '';
 const PAUSE = process.env.PAUSE_AFTER_CONNECT === '1';
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out', 'admin');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const TIMEOUT = 30_000;
 
 const failures = [];
@@ -60,21 +58,7 @@ mkdirSync(OUT_DIR, { recursive: true });
 const consoleLog = join(OUT_DIR, 'console.log');
 writeFileSync(consoleLog, '');
 
-const profile = mkdtempSync(join(tmpdir(), 'widgetgate-chromium-'));
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    viewport: { width: 1400, height: 900 },
-    timeout: 60_000,
-  });
-} catch (err) {
-  console.error(`admin.test.mjs: cannot start ${CHROMIUM} (install it with \`make browser-deps\`): ${err.message}`);
-  rmSync(profile, { recursive: true, force: true });
-  process.exit(2);
-}
+const { context, profile } = await launch('admin.test.mjs');
 
 // Every page's console goes to console.log. Errors on widgetgate's origin
 // (the operator page, and the callback page in the pop-up) fail the run;

@@ -9,14 +9,12 @@
 // shows the stand-in's data, fetched through the kit and widgetgate, and
 // the hostile widget got nothing it tried for. It saves screenshots to
 // OUT_DIR and exits non-zero, saying why, on any failure.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const HOST_URL = process.env.HOST_URL;
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const TIMEOUT = 30_000;
 
 // What the page must show, per widget frame.
@@ -51,21 +49,7 @@ if (!HOST_URL) {
 }
 mkdirSync(OUT_DIR, { recursive: true });
 
-const profile = mkdtempSync(join(tmpdir(), 'widgetgate-chromium-'));
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    viewport: { width: 1400, height: 900 },
-    timeout: 60_000,
-  });
-} catch (err) {
-  console.error(`kit.test.mjs: cannot start ${CHROMIUM} (install it with \`make browser-deps\`): ${err.message}`);
-  rmSync(profile, { recursive: true, force: true });
-  process.exit(2);
-}
+const { context, profile } = await launch('kit.test.mjs');
 
 const consoleErrors = [];
 const pageErrors = [];
