@@ -122,12 +122,24 @@ func (r *redactor) write(p []byte) error {
 		mask(p[i+j : i+j+n])
 		i += j + n
 	}
-	keep := min(n-1, len(p))
+	keep := len(p) - tokenStart(p, r.token)
 	if _, err := r.w.Write(p[:len(p)-keep]); err != nil {
 		return err
 	}
 	r.held = append(r.held, p[len(p)-keep:]...)
 	return nil
+}
+
+// tokenStart returns where the longest tail of p that could begin the
+// token starts (len(p) when none can): only that tail must wait for the
+// next chunk, so the usual chunk goes out whole, in one write.
+func tokenStart(p, token []byte) int {
+	for i := max(0, len(p)-(len(token)-1)); i < len(p); i++ {
+		if p[i] == token[0] && bytes.HasPrefix(token, p[i:]) {
+			return i
+		}
+	}
+	return len(p)
 }
 
 // flush writes the held bytes, masking a tail that starts the token (a
