@@ -1,15 +1,12 @@
 package caddymodule
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
 )
@@ -36,113 +33,6 @@ func readParams(r *http.Request, lim limits) (map[string]string, *problem) {
 		return nil, newProblem(http.StatusBadRequest, "invalid_json", "the request body could not be read")
 	}
 	return bodyParams(body, lim)
-}
-
-// bodyParams parses {"params": {...}}. It walks the tokens itself instead
-// of unmarshalling into a map so that it can refuse duplicate keys (which
-// parsers disagree on) and keep numbers as their JSON text.
-func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return map[string]string{}, nil
-	}
-	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; refuse it.
-	if !utf8.Valid(body) {
-		return nil, paramProblem("", "values must be valid UTF-8")
-	}
-	bad := func(msg string) (map[string]string, *problem) {
-		return nil, newProblem(http.StatusBadRequest, "invalid_json", msg)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return bad(`the body must be a JSON object: {"params": {...}}`)
-	}
-	params := map[string]string{}
-	seenParams := false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return bad("the body is not valid JSON")
-		}
-		key := tok.(string)
-		if key != "params" {
-			p := newProblem(http.StatusBadRequest, "override_not_allowed",
-				fmt.Sprintf("%q cannot be set by a widget: the schema fixes the method, URL, headers and body; only params are accepted", key))
-			return nil, p
-		}
-		if seenParams {
-			return bad(`"params" appears twice`)
-		}
-		seenParams = true
-		literalFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
-		if p := readParamsObject(dec, params, lim, literalFFFD); p != nil {
-			return nil, p
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return bad("the body is not valid JSON")
-	}
-	// Checking the rest by hand: asking the decoder for one more token
-	// builds a syntax error on every call.
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
-		return bad("trailing data after the JSON body")
-	}
-	return params, nil
-}
-
-func readParamsObject(dec *json.Decoder, params map[string]string, lim limits, literalFFFD bool) *problem {
-	tok, err := dec.Token()
-	if err != nil {
-		return newProblem(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-	}
-	if tok == nil {
-		return nil // "params": null means none
-	}
-	if tok != json.Delim('{') {
-		return newProblem(http.StatusBadRequest, "invalid_json", `"params" must be an object of name → value`)
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return newProblem(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		}
-		name := tok.(string)
-		vtok, err := dec.Token()
-		if err != nil {
-			return newProblem(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		}
-		var value string
-		switch v := vtok.(type) {
-		case string:
-			value = v
-		case json.Number:
-			value = v.String()
-		case bool:
-			value = "false"
-			if v {
-				value = "true"
-			}
-		default:
-			return paramProblem(name, "must be a string, number or boolean (not null, an object or an array)")
-		}
-		if _, dup := params[name]; dup {
-			return paramProblem(name, "is given twice")
-		}
-		// A lone surrogate escape ("\ud800") decodes to U+FFFD too; a
-		// U+FFFD the caller really sent is written as such in the body.
-		if strings.ContainsRune(value, utf8.RuneError) && !literalFFFD {
-			return paramProblem(name, "is not valid UTF-8")
-		}
-		if p := checkParam(name, value, len(params), lim); p != nil {
-			return p
-		}
-		params[name] = value
-	}
-	_, err = dec.Token() // the closing '}'
-	if err != nil {
-		return newProblem(http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-	}
-	return nil
 }
 
 // queryParams reads raw-mode GET params from the query string.

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -41,6 +43,28 @@ func TestBodyParams(t *testing.T) {
 		{"lone surrogate escape", `{"params": {"a": "\ud800"}}`, nil, "invalid_param"},
 		{"surrogate pair is fine", `{"params": {"a": "\ud83d\ude00"}}`, map[string]string{"a": "😀"}, ""},
 		{"a real U+FFFD is fine", `{"params": {"a": "\ufffd"}}`, map[string]string{"a": "\ufffd"}, ""},
+		{"high surrogate then a letter", `{"params": {"a": "\ud83d\u0041"}}`, nil, "invalid_param"},
+		{"low surrogate alone", `{"params": {"a": "\ude00"}}`, nil, "invalid_param"},
+		{"lone surrogate in a name", `{"params": {"\ud800": "x"}}`, nil, "invalid_param"},
+		{"escapes decode", `{"params": {"a": "\"\\\/\u00e9\u20AC"}}`, map[string]string{"a": `"\/é€`}, ""},
+		{"escaped key names params", `{"par\u0061ms": {"a": "1"}}`, map[string]string{"a": "1"}, ""},
+		{"whitespace everywhere", " \t\r\n{ \"params\" :\n{ \"a\" : 1 , \"b\":\"x\" } }\n", map[string]string{"a": "1", "b": "x"}, ""},
+		{"number forms keep their text", `{"params": {"a": -0, "b": 1e5, "c": 2.50E-3}}`, map[string]string{"a": "-0", "b": "1e5", "c": "2.50E-3"}, ""},
+		{"leading zero", `{"params": {"a": 01}}`, nil, "invalid_json"},
+		{"bare minus", `{"params": {"a": -}}`, nil, "invalid_json"},
+		{"fraction without digits", `{"params": {"a": 1.}}`, nil, "invalid_json"},
+		{"exponent without digits", `{"params": {"a": 1e+}}`, nil, "invalid_json"},
+		{"truncated literal", `{"params": {"a": tru}}`, nil, "invalid_json"},
+		{"literal run-on", `{"params": {"a": truex}}`, nil, "invalid_json"},
+		{"bad escape", `{"params": {"a": "\x"}}`, nil, "invalid_json"},
+		{"bad hex", `{"params": {"a": "\u12g4"}}`, nil, "invalid_json"},
+		{"raw control char in string", "{\"params\": {\"a\": \"x\ty\"}}", nil, "invalid_json"},
+		{"missing comma", `{"params": {"a": "1" "b": "2"}}`, nil, "invalid_json"},
+		{"trailing comma in params", `{"params": {"a": "1",}}`, nil, "invalid_json"},
+		{"trailing comma at top", `{"params": {},}`, nil, "invalid_json"},
+		{"missing colon", `{"params" {}}`, nil, "invalid_json"},
+		{"unquoted key", `{params: {}}`, nil, "invalid_json"},
+		{"unterminated string", `{"params": {"a": "x`, nil, "invalid_json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,4 +122,45 @@ func TestParseCallPath(t *testing.T) {
 			t.Errorf("parseCallPath(%q) = %q %q %v %v", tc.path, w, a, raw, ok)
 		}
 	}
+}
+
+// FuzzBodyParams checks the parser against encoding/json: whatever it
+// accepts is valid JSON whose params decode to the same values, and
+// invalid JSON is never accepted.
+func FuzzBodyParams(f *testing.F) {
+	for _, seed := range []string{`{"params": {"a": "x", "n": -1.5e3, "t": true}}`, `{"params": null}`, `{"params": {"a": "\u00e9\ud83d\ude00"}}`, `{"method": 1}`, ` {} `} {
+		f.Add([]byte(seed))
+	}
+	lim := limits{maxBody: 64 << 10, maxParams: 64, maxName: 64, maxValue: 8 << 10}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, p := bodyParams(body, lim)
+		if p != nil {
+			return
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		var ref struct {
+			Params map[string]json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(body, &ref); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+		}
+		if len(ref.Params) != len(got) {
+			t.Fatalf("%q: got %d params, encoding/json %d", body, len(got), len(ref.Params))
+		}
+		for name, raw := range ref.Params {
+			want := string(raw)
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				want = s
+			}
+			if got[name] != want {
+				t.Fatalf("%q: param %q = %q, encoding/json %q", body, name, got[name], want)
+			}
+		}
+	})
 }
