@@ -308,7 +308,7 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 			Skew:             skew,
 			Logger:           slogger,
 			// The cache is built just below; refreshes only start later.
-			Refreshed: func(p *passport.Passport) { a.cache.Store(p) },
+			Refreshed: func(p *passport.Passport) { a.cache.Update(p) },
 		})
 		cacheCfg.Refresh = a.refresher.Refresh
 	}
@@ -382,7 +382,7 @@ func (a *App) Start() error {
 		if concurrency <= 0 {
 			concurrency = 4
 		}
-		go a.refresher.Run(a.bg, interval, concurrency, a.cache.Passport)
+		go a.refresher.Run(a.bg, interval, concurrency, a.cache.Current)
 	}
 	return nil
 }

@@ -141,10 +141,31 @@ func (c *Cache) Store(p *Passport) {
 	c.passes.Store(p.ID, &entry[*Passport]{val: p, fetched: c.cfg.Now()})
 }
 
-// Passport returns passport id through the cache (for the background
-// refresher, which must not read every passport from Vault each scan).
-func (c *Cache) Passport(ctx context.Context, id string) (*Passport, error) {
-	return c.passport(ctx, id, false)
+// Update replaces p's cached copy, if there is one: passports the
+// background refresher renews but no call uses stay out of memory.
+func (c *Cache) Update(p *Passport) {
+	if _, ok := c.passes.Load(p.ID); ok {
+		c.Store(p)
+	}
+}
+
+// Current returns passport id as the background refresher should see it:
+// the cached copy while it is fresh, else a read from the store, which
+// replaces a stale cached copy but is not cached otherwise. The refresher
+// looks at every stored passport; caching those no call uses would make
+// memory grow with the number of passports in Vault.
+func (c *Cache) Current(ctx context.Context, id string) (*Passport, error) {
+	if v, ok := c.passes.Load(id); ok {
+		if e := v.(*entry[*Passport]); e.err == nil && c.cfg.Now().Sub(e.fetched) < c.cfg.TTL {
+			return e.val, nil
+		}
+	}
+	c.reads.Add(1)
+	p, err := c.store.Passport(ctx, id)
+	if err == nil {
+		c.Update(p)
+	}
+	return p, err
 }
 
 func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (string, error) {

@@ -143,6 +143,9 @@ type Refresher struct {
 	ctx    context.Context // refreshes outlive their callers, not the app
 	flight singleflight.Group
 
+	scanMu sync.Mutex           // one scan at a time
+	next   map[string]time.Time // when each passport not due at the last scan becomes due
+
 	mu      sync.Mutex
 	backoff map[string]backoffState
 	pending map[string]*passport.Passport // refreshed, not yet written to Vault

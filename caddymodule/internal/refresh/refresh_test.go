@@ -3,6 +3,7 @@ package refresh_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -96,7 +97,7 @@ func (w *world) replica(now func() time.Time, cfg refresh.Config) *replica {
 	store := w.store()
 	r := &replica{cancel: cancel}
 	cfg.Now = now
-	cfg.Refreshed = func(p *passport.Passport) { r.cache.Store(p) }
+	cfg.Refreshed = func(p *passport.Passport) { r.cache.Update(p) }
 	r.refresher = refresh.New(ctx, store, w.lookup, cfg)
 	r.cache = passport.NewCache(ctx, store, passport.CacheConfig{TTL: time.Hour, Now: now, Refresh: r.refresher.Refresh})
 	return r
@@ -299,7 +300,7 @@ func TestScanFollowsSchedules(t *testing.T) {
 	w.putPassport("p-none", "custom:none", "rt-none", clk.Now().Add(10*time.Minute), nil)
 	r := w.replica(clk.Now, refresh.Config{})
 	scan := func() int {
-		n, err := r.refresher.ScanOnce(context.Background(), r.cache.Passport, 4)
+		n, err := r.refresher.ScanOnce(context.Background(), r.cache.Current, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,6 +324,49 @@ func TestScanFollowsSchedules(t *testing.T) {
 	}
 }
 
+// A scan reads a passport again only when it becomes due (or after
+// MaxRecheck), so with many passports a scan is one Vault list, not one
+// read per passport; and what it reads is not kept in the request cache.
+func TestScanReadsOnlyWhatIsDue(t *testing.T) {
+	w := newWorld(t)
+	clk := testenv.NewClock()
+	w.provider.AddRefreshToken("rt-soon")
+	w.putPassport("p-soon", "custom:strict", "rt-soon", clk.Now().Add(20*time.Minute), nil) // due at t+15m
+	w.putPassport("p-later", "custom:strict", "rt-later", clk.Now().Add(3*time.Hour), nil)  // due at t+2h55m
+	w.putPassport("p-none", "custom:none", "rt-none", clk.Now().Add(10*time.Minute), nil)   // never due
+	r := w.replica(clk.Now, refresh.Config{})
+	reads := map[string]int{}
+	current := func(ctx context.Context, id string) (*passport.Passport, error) {
+		reads[id]++
+		return r.cache.Current(ctx, id)
+	}
+	scan := func(want map[string]int, refreshed int) {
+		t.Helper()
+		clear(reads)
+		n, err := r.refresher.ScanOnce(context.Background(), current, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != refreshed || !maps.Equal(reads, want) {
+			t.Fatalf("at %s: refreshed %d, read %v; want %d, %v", clk.Now().Format(time.TimeOnly), n, reads, refreshed, want)
+		}
+	}
+	cacheReads := r.cache.StoreReads()
+	scan(map[string]int{"p-soon": 1, "p-later": 1, "p-none": 1}, 0)
+	clk.Add(10 * time.Minute)
+	scan(map[string]int{}, 0)
+	clk.Add(6 * time.Minute)
+	scan(map[string]int{"p-soon": 1}, 1)
+	clk.Add(45 * time.Minute) // t+61m: MaxRecheck has passed for the others; p-soon's new expiry is read
+	scan(map[string]int{"p-soon": 1, "p-later": 1, "p-none": 1}, 0)
+
+	// Nothing the scans read went into the request cache: each Current
+	// above was a store read of its own.
+	if got := r.cache.StoreReads() - cacheReads; got != 7 {
+		t.Errorf("%d store reads through the cache, want 7 (one per passport read)", got)
+	}
+}
+
 // Test 5: invalid_grant marks the passport reconnect_required and the
 // provider is asked at most once per backoff window.
 func TestInvalidGrantReconnectRequired(t *testing.T) {
@@ -343,16 +387,16 @@ func TestInvalidGrantReconnectRequired(t *testing.T) {
 	calls := w.provider.TokenCalls()
 	for range 20 {
 		r.cache.Resolve(context.Background(), "screen", "k")
-		r.refresher.ScanOnce(context.Background(), r.cache.Passport, 4)
+		r.refresher.ScanOnce(context.Background(), r.cache.Current, 4)
 	}
 	clk.Add(14 * time.Minute)
-	r.refresher.ScanOnce(context.Background(), r.cache.Passport, 4)
+	r.refresher.ScanOnce(context.Background(), r.cache.Current, 4)
 	if n := w.provider.TokenCalls() - calls; n != 0 {
 		t.Fatalf("%d provider calls inside the backoff window, want 0", n)
 	}
 	clk.Add(2 * time.Minute) // the window has passed: one more try
 	r.cache.Store(w.record("pp"))
-	r.refresher.ScanOnce(context.Background(), r.cache.Passport, 4)
+	r.refresher.ScanOnce(context.Background(), r.cache.Current, 4)
 	if n := w.provider.TokenCalls() - calls; n != 1 {
 		t.Fatalf("%d provider calls after the window, want 1", n)
 	}

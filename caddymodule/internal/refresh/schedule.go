@@ -17,32 +17,54 @@ const DefaultWindow = 5 * time.Minute
 
 // Due reports whether p should be refreshed at now under pol.
 func Due(p *passport.Passport, pol provider.RefreshPolicy, now time.Time) bool {
+	at, ok := NextDue(p, pol)
+	return ok && !now.Before(at)
+}
+
+// NextDue returns when p becomes due under pol (a zero time: already), or
+// false when it never does as it stands.
+func NextDue(p *passport.Passport, pol provider.RefreshPolicy) (time.Time, bool) {
 	switch p.Status {
 	case passport.StatusActive:
 	case passport.StatusReconnectRequired:
-		return !now.Before(p.RetryAfter) // one more try per backoff window
+		return p.RetryAfter, true // one more try per backoff window
 	default:
-		return false
+		return time.Time{}, false
 	}
-	switch pol.Type {
-	case provider.RefreshNone:
-		return false
-	case provider.RefreshPeriodically:
-		return p.LastRefresh.IsZero() || !now.Before(p.LastRefresh.Add(pol.Every))
-	case provider.RefreshBeforeExpiry:
-		return !p.Expiry.IsZero() && !now.Before(p.Expiry.Add(-pol.Every))
-	default:
-		return !p.Expiry.IsZero() && !now.Before(p.Expiry.Add(-DefaultWindow))
+	switch {
+	case pol.Type == provider.RefreshNone:
+		return time.Time{}, false
+	case pol.Type == provider.RefreshPeriodically:
+		if p.LastRefresh.IsZero() {
+			return time.Time{}, true
+		}
+		return p.LastRefresh.Add(pol.Every), true
+	case p.Expiry.IsZero():
+		return time.Time{}, false
+	case pol.Type == provider.RefreshBeforeExpiry:
+		return p.Expiry.Add(-pol.Every), true
 	}
+	return p.Expiry.Add(-DefaultWindow), true
 }
 
-// Current returns the passport as the cache knows it (reading Vault only
-// when the cache must).
+// Current returns the passport as the scan should see it (the cached copy
+// when fresh, else read from Vault).
 type Current func(ctx context.Context, id string) (*passport.Passport, error)
 
+// MaxRecheck bounds how long the scan trusts a passport's schedule without
+// reading it again: a passport changed in Vault (reconnected, rewritten by
+// an operator) is seen within this time even if it became due earlier than
+// it was.
+const MaxRecheck = time.Hour
+
 // ScanOnce refreshes every due passport, at most concurrency at a time,
-// and returns how many it refreshed.
+// and returns how many it refreshed. It remembers when each passport that
+// is not due becomes due, and reads it again only then (or after
+// MaxRecheck): with many passports a scan costs one Vault list, not one
+// read per passport.
 func (r *Refresher) ScanOnce(ctx context.Context, current Current, concurrency int) (int, error) {
+	r.scanMu.Lock()
+	defer r.scanMu.Unlock()
 	ids, err := r.store.ListPassports(ctx)
 	if err != nil {
 		return 0, err
@@ -53,15 +75,32 @@ func (r *Refresher) ScanOnce(ctx context.Context, current Current, concurrency i
 		mu        sync.Mutex
 		refreshed int
 	)
+	now := r.cfg.Now()
+	next := make(map[string]time.Time, len(ids))
 	for _, id := range ids {
+		if at, ok := r.next[id]; ok && now.Before(at) {
+			next[id] = at
+			continue
+		}
 		p, err := current(ctx, id)
 		if err != nil {
-			continue
+			continue // not scheduled: read again next scan
 		}
+		recheck := now.Add(MaxRecheck)
 		pol, err := r.policy(p)
-		if err != nil || !Due(p, pol, r.cfg.Now()) {
+		if err != nil {
+			next[id] = recheck
 			continue
 		}
+		at, ok := NextDue(p, pol)
+		if !ok || now.Before(at) {
+			if !ok || at.After(recheck) {
+				at = recheck
+			}
+			next[id] = at
+			continue
+		}
+		// Due. Not scheduled: next scan reads its new expiry.
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -76,6 +115,7 @@ func (r *Refresher) ScanOnce(ctx context.Context, current Current, concurrency i
 		}()
 	}
 	wg.Wait()
+	r.next = next
 	return refreshed, nil
 }
 
