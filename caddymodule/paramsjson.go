@@ -34,7 +34,7 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 			if err != nil {
 				return nil, invalidJSON("the body is not valid JSON")
 			}
-			if key != "params" {
+			if string(key) != "params" {
 				return nil, newProblem(http.StatusBadRequest, "override_not_allowed",
 					fmt.Sprintf("%q cannot be set by a widget: the schema fixes the method, URL, headers and body; only params are accepted", key))
 			}
@@ -76,7 +76,8 @@ func (s *jsonScanner) paramsObject(params map[string]string, lim limits) *proble
 		return nil
 	}
 	for {
-		name, err := s.str()
+		rawName, err := s.str()
+		name := string(rawName)
 		if errors.Is(err, errLoneSurrogate) {
 			return paramProblem("", "a param name is not valid UTF-8")
 		}
@@ -86,7 +87,9 @@ func (s *jsonScanner) paramsObject(params map[string]string, lim limits) *proble
 		var value string
 		switch s.skipSpace(); s.peek() {
 		case '"':
-			value, err = s.str()
+			var v []byte
+			v, err = s.str()
+			value = string(v)
 		case 't', 'f':
 			value, err = s.boolean()
 		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -223,45 +226,45 @@ func (s *jsonScanner) digits() bool {
 }
 
 // str skips space and reads a string, decoding its escapes. A string
-// without escapes (the usual case) costs one allocation.
-func (s *jsonScanner) str() (string, error) {
+// without escapes (the usual case) is returned in place, without a copy.
+func (s *jsonScanner) str() ([]byte, error) {
 	if !s.consume('"') {
-		return "", errJSONSyntax
+		return nil, errJSONSyntax
 	}
 	start := s.i
 	for s.i < len(s.b) {
 		switch c := s.b[s.i]; {
 		case c == '"':
 			s.i++
-			return string(s.b[start : s.i-1]), nil
+			return s.b[start : s.i-1], nil
 		case c == '\\':
 			return s.escapedStr(start)
 		case c < 0x20:
-			return "", errJSONSyntax
+			return nil, errJSONSyntax
 		}
 		s.i++
 	}
-	return "", errJSONSyntax
+	return nil, errJSONSyntax
 }
 
 // escapedStr finishes a string that has escapes; s.i is at the first one.
-func (s *jsonScanner) escapedStr(start int) (string, error) {
-	out := append(make([]byte, 0, len(s.b)-start), s.b[start:s.i]...)
+func (s *jsonScanner) escapedStr(start int) ([]byte, error) {
+	out := append([]byte(nil), s.b[start:s.i]...)
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
 			s.i++
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
-			return "", errJSONSyntax
+			return nil, errJSONSyntax
 		case c != '\\':
 			out = append(out, c)
 			s.i++
 			continue
 		}
 		if s.i+1 >= len(s.b) {
-			return "", errJSONSyntax
+			return nil, errJSONSyntax
 		}
 		e := s.b[s.i+1]
 		s.i += 2
@@ -281,30 +284,30 @@ func (s *jsonScanner) escapedStr(start int) (string, error) {
 		case 'u':
 			r, ok := s.hex4()
 			if !ok {
-				return "", errJSONSyntax
+				return nil, errJSONSyntax
 			}
 			if utf16.IsSurrogate(r) {
 				// Only a high surrogate followed by a low one is a
 				// character; encoding/json would turn anything else into
 				// U+FFFD, silently changing the caller's value.
 				if r >= 0xDC00 || !bytes.HasPrefix(s.b[s.i:], []byte(`\u`)) {
-					return "", errLoneSurrogate
+					return nil, errLoneSurrogate
 				}
 				s.i += 2
 				low, ok := s.hex4()
 				if !ok {
-					return "", errJSONSyntax
+					return nil, errJSONSyntax
 				}
 				if r = utf16.DecodeRune(r, low); r == utf8.RuneError {
-					return "", errLoneSurrogate
+					return nil, errLoneSurrogate
 				}
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", errJSONSyntax
+			return nil, errJSONSyntax
 		}
 	}
-	return "", errJSONSyntax
+	return nil, errJSONSyntax
 }
 
 // hex4 reads the four hex digits of a \u escape.

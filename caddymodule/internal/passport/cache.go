@@ -177,7 +177,7 @@ func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (st
 	if instance == "" {
 		return "", fmt.Errorf("%w: no instance given and no static binding for %q", ErrNotBound, authKey)
 	}
-	b, err := load(ctx, c, &c.bindings, "bindings/"+instance, instance, false, c.store.Bindings,
+	b, err := load(ctx, c, &c.bindings, "bindings/", instance, false, c.store.Bindings,
 		func(Bindings) bool { return true })
 	if errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("%w: instance %s has no bindings", ErrNotBound, instance)
@@ -193,7 +193,7 @@ func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (st
 }
 
 func (c *Cache) passport(ctx context.Context, id string, force bool) (*Passport, error) {
-	p, err := load(ctx, c, &c.passes, "passports/"+id, id, force, c.store.Passport,
+	p, err := load(ctx, c, &c.passes, "passports/", id, force, c.store.Passport,
 		func(p *Passport) bool { return p.Active() && !p.Expired(c.cfg.Now(), c.cfg.Skew) })
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrMalformed) {
 		return nil, fmt.Errorf("%w: passport %s: %w", ErrInactive, id, err)
@@ -202,10 +202,10 @@ func (c *Cache) passport(ctx context.Context, id string, force bool) (*Passport,
 }
 
 // load returns the cached value for key, reading it from the store when
-// absent (or when force is set). A value older than TTL is served while a
+// absent (or when force is set); kind+key names the read. A value older than TTL is served while a
 // background read replaces it, but only if usable(value): an expired token
 // is never served stale.
-func load[T any](ctx context.Context, c *Cache, m *sync.Map, flightKey, key string, force bool,
+func load[T any](ctx context.Context, c *Cache, m *sync.Map, kind, key string, force bool,
 	read func(context.Context, string) (T, error), usable func(T) bool) (T, error) {
 	var zero T
 	now := c.cfg.Now()
@@ -219,7 +219,7 @@ func load[T any](ctx context.Context, c *Cache, m *sync.Map, flightKey, key stri
 		}
 		if !force && e.err == nil && usable(e.val) {
 			if now.UnixNano() >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
-				go refresh(c, m, flightKey, key, e, read)
+				go refresh(c, m, kind+key, key, e, read)
 			}
 			return e.val, nil
 		}
@@ -227,7 +227,7 @@ func load[T any](ctx context.Context, c *Cache, m *sync.Map, flightKey, key stri
 	// Concurrent callers for the same key share one store read. The read
 	// runs on the cache's context, not the caller's: a caller giving up
 	// must not fail the read for the others waiting on it.
-	ch := c.flight.DoChan(flightKey, func() (any, error) { return fetch(c, m, key, read) })
+	ch := c.flight.DoChan(kind+key, func() (any, error) { return fetch(c, m, key, read) })
 	select {
 	case <-ctx.Done():
 		return zero, ctx.Err()

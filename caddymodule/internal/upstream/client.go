@@ -68,7 +68,6 @@ func (c *Config) defaults() {
 type Client struct {
 	cfg       Config
 	transport *http.Transport
-	http      *http.Client
 }
 
 // NewClient builds a client. It opens no connection.
@@ -92,16 +91,7 @@ func NewClient(cfg Config) *Client {
 		DisableCompression: true,
 		TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
 	}
-	return &Client{
-		cfg:       cfg,
-		transport: t,
-		http: &http.Client{
-			Transport: t,
-			// A redirect is the provider's answer, given back to the widget;
-			// following it would send the token to wherever it points.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
+	return &Client{cfg: cfg, transport: t}
 }
 
 // Close drops idle connections.
@@ -153,8 +143,13 @@ func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, us
 // Do sends req. The error, if any, is ErrTimeout or ErrUnreachable wrapped
 // around a description that names the provider's origin but never the
 // request's headers.
+//
+// It uses the transport directly: an http.Client would only add redirect
+// handling (a redirect is the provider's answer, given back to the widget;
+// following it would send the token to wherever it points) and copies of
+// the request's headers and URL on every call.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return nil, classify(req, err)
 	}
