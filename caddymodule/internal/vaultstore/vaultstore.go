@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -48,12 +47,25 @@ type Store struct {
 // ErrUnavailable wraps every failure to get an answer from Vault.
 var ErrUnavailable = errors.New("vault unavailable")
 
-// idPattern keeps ids to a plain alphabet: they become Vault paths, and a
-// '/' or '..' in one would address another secret.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$`)
+// ValidID reports whether s can name a passport or an instance: 1 to 128
+// of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, with no "..".
+// Ids become Vault paths, and a '/' or '..' in one would address another
+// secret. (A loop, not a regexp: every call checks its instance id.)
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 128 || !isAlnum(s[0]) || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '@' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidID reports whether s can name a passport or an instance.
-func ValidID(s string) bool { return idPattern.MatchString(s) && !strings.Contains(s, "..") }
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // New builds a Store. It does no network I/O and reads no file, so it is
 // safe in a Caddy Provision, which also runs on "caddy validate".
