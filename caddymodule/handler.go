@@ -278,7 +278,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, r
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	w.Write(envelope)
+	w.Write(envelope.Bytes())
+	envelope.Release()
 	return nil
 }
 

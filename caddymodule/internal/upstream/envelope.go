@@ -3,13 +3,13 @@ package upstream
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -23,10 +23,14 @@ const Redacted = "[REDACTED]"
 //
 // A JSON body is embedded as it came, without decoding and re-encoding; text
 // becomes a string; anything else is base64 with "bodyEncoding":"base64".
-// It consumes and closes resp.Body.
-func Envelope(resp *http.Response, token string, maxBody int64) ([]byte, error) {
+// It consumes and closes resp.Body. The envelope is in a pooled buffer:
+// call its Release once it is written.
+func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error) {
 	defer resp.Body.Close()
-	body, err := readCapped(resp.Body, resp.ContentLength, maxBody)
+	in := getBuffer(resp.ContentLength)
+	defer in.Release()
+	body, err := readCapped(in.b[:0], resp.Body, resp.ContentLength, maxBody)
+	in.b = body // keep what readCapped grew, for the pool
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +41,8 @@ func Envelope(resp *http.Response, token string, maxBody int64) ([]byte, error) 
 	}
 	contentType := resp.Header.Get("Content-Type")
 
-	out := make([]byte, 0, len(body)+512)
+	env := getBuffer(int64(len(body)) + 512)
+	out := env.b[:0]
 	out = append(out, `{"statusCode":`...)
 	out = strconv.AppendInt(out, int64(resp.StatusCode), 10)
 	out = append(out, `,"statusText":`...)
@@ -60,36 +65,66 @@ func Envelope(resp *http.Response, token string, maxBody int64) ([]byte, error) 
 	out = append(out, `,"isSuccess":`...)
 	out = strconv.AppendBool(out, resp.StatusCode >= 200 && resp.StatusCode < 300)
 	out = append(out, '}')
-	return out, nil
+	env.b = out
+	return env, nil
 }
 
-// readCapped reads r whole unless it is longer than max.
-func readCapped(r io.Reader, contentLength, max int64) ([]byte, error) {
-	if contentLength > max {
-		return nil, ErrTooLarge
+// Buffer holds bytes from a pool. Envelopes are as large as the
+// provider's answer; reusing their memory spares the garbage collector a
+// fresh allocation of that size per call.
+type Buffer struct{ b []byte }
+
+// Bytes returns the buffer's content, valid until Release.
+func (b *Buffer) Bytes() []byte { return b.b }
+
+// Release returns the buffer to the pool; it must not be used after.
+func (b *Buffer) Release() {
+	// Keep rare huge buffers out of the pool, so one 10 MiB answer does
+	// not pin 10 MiB per pooled buffer for the process's life.
+	if cap(b.b) <= maxPooled {
+		b.b = b.b[:0]
+		buffers.Put(b)
 	}
-	size := int64(512)
-	if contentLength > 0 {
-		size = contentLength
+}
+
+const maxPooled = 1 << 20
+
+var buffers = sync.Pool{New: func() any { return &Buffer{b: make([]byte, 0, 4<<10)} }}
+
+// getBuffer returns an empty pooled buffer with room for size bytes.
+func getBuffer(size int64) *Buffer {
+	b := buffers.Get().(*Buffer)
+	if size > int64(cap(b.b)) && size <= maxPooled {
+		b.b = make([]byte, 0, size)
 	}
-	buf := make([]byte, 0, size+1)
+	return b
+}
+
+// readCapped appends r to buf, whole, unless it is longer than limit.
+func readCapped(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength > limit {
+		return buf, ErrTooLarge
+	}
+	if contentLength >= 0 {
+		buf = slices.Grow(buf, int(contentLength)+1) // +1: EOF is seen without growing
+	}
 	for {
-		if int64(len(buf)) > max {
-			return nil, ErrTooLarge
+		if int64(len(buf)) > limit {
+			return buf, ErrTooLarge
 		}
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(cap(buf), int(max+1)-len(buf)))
+			buf = slices.Grow(buf, min(max(cap(buf), 512), int(limit+1)-len(buf)))
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			if int64(len(buf)) > max {
-				return nil, ErrTooLarge
+			if int64(len(buf)) > limit {
+				return buf, ErrTooLarge
 			}
 			return buf, nil
 		}
 		if err != nil {
-			return nil, err
+			return buf, err
 		}
 	}
 }
@@ -111,24 +146,20 @@ const (
 )
 
 func bodyKind(contentType string, body []byte) kind {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch {
-	case len(body) == 0:
+	if len(body) == 0 {
 		return kindText
-	case mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "" && json.Valid(body):
-		// Embedding raw bytes is only safe when they are one valid JSON value.
-		if json.Valid(body) {
-			return kindJSON
-		}
-		if utf8.Valid(body) {
-			return kindText
-		}
-		return kindBinary
-	case strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+xml") || mt == "application/xml" ||
-		mt == "application/javascript" || mt == "application/x-www-form-urlencoded" || mt == "":
-		if utf8.Valid(body) {
-			return kindText
-		}
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	jsonType := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	textType := strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+xml") || mt == "application/xml" ||
+		mt == "application/javascript" || mt == "application/x-www-form-urlencoded"
+	switch {
+	// Embedding raw bytes is only safe when they are one valid JSON value;
+	// an untyped body is embedded when it is one.
+	case (jsonType || mt == "") && validJSON(body):
+		return kindJSON
+	case (jsonType || textType || mt == "") && utf8.Valid(body):
+		return kindText
 	}
 	return kindBinary
 }
