@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -274,11 +275,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, r
 		}
 		return upstreamProblem(r.Context(), err)
 	}
+	body := envelope.Bytes()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
+	// Known length: no chunked framing, and one write for the whole answer.
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(envelope.Bytes())
+	w.Write(body)
 	envelope.Release()
 	return nil
 }

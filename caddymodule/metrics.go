@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +15,15 @@ import (
 type metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The series in use, looked up once: WithLabelValues hashes and
+	// validates its labels on every call, a visible cost per request.
+	counters sync.Map // callLabels → prometheus.Counter
+	envelope prometheus.Observer
+	raw      prometheus.Observer
 }
+
+type callLabels struct{ widget, api, outcome string }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -43,6 +52,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			}
 		}
 	}
+	m.envelope = m.duration.WithLabelValues("envelope")
+	m.raw = m.duration.WithLabelValues("raw")
 	return m, nil
 }
 
@@ -52,10 +63,15 @@ func (m *metrics) observe(widget, api, outcome string, raw bool, start time.Time
 	if m == nil {
 		return
 	}
-	mode := "envelope"
+	d := m.envelope
 	if raw {
-		mode = "raw"
+		d = m.raw
 	}
-	m.calls.WithLabelValues(widget, api, outcome).Inc()
-	m.duration.WithLabelValues(mode).Observe(time.Since(start).Seconds())
+	d.Observe(time.Since(start).Seconds())
+	key := callLabels{widget, api, outcome}
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.calls.WithLabelValues(widget, api, outcome))
+	}
+	c.(prometheus.Counter).Inc()
 }
