@@ -64,38 +64,32 @@ func (c *Config) defaults() {
 	}
 }
 
-// Client sends calls over one shared, tuned transport.
+// Client sends calls over one shared pool of kept-alive connections.
 type Client struct {
 	cfg       Config
-	transport *http.Transport
+	transport *transport
 }
 
-// NewClient builds a client. It opens no connection.
+// NewClient builds a client. It opens no connection. There is no proxy
+// setting: an HTTPS_PROXY set for some other tool must not silently route
+// every customer's tokens through it. Nor is there transparent gzip: the
+// provider's bytes are passed on as they are, and decompressing would
+// also lift the envelope's size cap off the decompressed data.
 func NewClient(cfg Config) *Client {
 	cfg.defaults()
-	t := &http.Transport{
-		// Never the environment's proxy: an HTTPS_PROXY set for some other
-		// tool must not silently route every customer's tokens through it.
-		Proxy:                  nil,
-		DialContext:            cfg.Egress.DialContext(cfg.DialTimeout, 30*time.Second),
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           0,
-		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
-		IdleConnTimeout:        cfg.IdleConnTimeout,
-		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
-		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
-		// The provider's bytes are passed on as they are; transparent gzip
-		// would also lift the envelope's size cap off the decompressed data.
-		DisableCompression: true,
-		TLSClientConfig:    &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
-	}
-	return &Client{cfg: cfg, transport: t}
+	return &Client{cfg: cfg, transport: &transport{
+		dial:                  cfg.Egress.DialContext(cfg.DialTimeout, 30*time.Second),
+		tls:                   &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
+		tlsHandshakeTimeout:   cfg.TLSHandshakeTimeout,
+		responseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		maxHeaderBytes:        cfg.MaxResponseHeaderBytes,
+		maxIdlePerHost:        cfg.MaxIdleConnsPerHost,
+		idleTimeout:           cfg.IdleConnTimeout,
+	}}
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+func (c *Client) Close() { c.transport.closeIdle() }
 
 // Timeout is the configured call deadline.
 func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
@@ -144,10 +138,9 @@ func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, us
 // around a description that names the provider's origin but never the
 // request's headers.
 //
-// It uses the transport directly: an http.Client would only add redirect
-// handling (a redirect is the provider's answer, given back to the widget;
-// following it would send the token to wherever it points) and copies of
-// the request's headers and URL on every call.
+// Redirects are never followed: a redirect is the provider's answer,
+// given back to the widget; following it would send the token to wherever
+// it points.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
