@@ -88,7 +88,7 @@ func NewClient(cfg Config) *Client {
 	}}
 }
 
-// Close drops idle connections.
+// Close closes the idle connections, and those in use as their calls end.
 func (c *Client) Close() { c.transport.closeIdle() }
 
 // Timeout is the configured call deadline.

@@ -38,8 +38,9 @@ type transport struct {
 	maxIdlePerHost        int
 	idleTimeout           time.Duration
 
-	mu   sync.Mutex
-	idle map[string][]*conn // by scheme://host:port; most recently used last
+	mu     sync.Mutex
+	idle   map[string][]*conn // by scheme://host:port; most recently used last
+	closed bool               // after closeIdle: connections are no longer kept
 }
 
 // conn is one connection to a provider.
@@ -256,7 +257,7 @@ func (t *transport) connect(ctx context.Context, key string) (*conn, error) {
 func (t *transport) put(c *conn) {
 	c.idleAt = time.Now()
 	t.mu.Lock()
-	if l := t.idle[c.key]; len(l) < t.maxIdlePerHost {
+	if l := t.idle[c.key]; !t.closed && len(l) < t.maxIdlePerHost {
 		if t.idle == nil {
 			t.idle = map[string][]*conn{}
 		}
@@ -268,11 +269,12 @@ func (t *transport) put(c *conn) {
 	c.Close()
 }
 
-// closeIdle closes every pooled connection.
+// closeIdle closes every pooled connection, and those in use as their
+// calls end (the client is being retired, e.g. by a config reload).
 func (t *transport) closeIdle() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = nil
+	t.idle, t.closed = nil, true
 	t.mu.Unlock()
 	for _, l := range idle {
 		for _, c := range l {

@@ -119,6 +119,33 @@ func TestTransportIdleTimeout(t *testing.T) {
 	}
 }
 
+// After Close (a config reload retires the client), calls still in
+// flight finish, but their connections are closed rather than kept.
+func TestTransportClosedKeepsNothing(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	c := testClient(t)
+	inFlight, err := do(t, c, "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	readAll(t, inFlight)
+	if n := len(c.transport.idle); n != 0 {
+		t.Fatalf("%d hosts with kept connections after Close", n)
+	}
+	resp, err := do(t, c, "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if got := conns.Load(); got != 2 {
+		t.Errorf("%d connections, want 2 (nothing reused after Close)", got)
+	}
+}
+
 // oneShotServer answers one request per connection, without saying it
 // will close, then closes: every kept-alive connection goes stale.
 func oneShotServer(t *testing.T) (url string, requests func(method string) int) {
