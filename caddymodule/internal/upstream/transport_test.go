@@ -16,16 +16,23 @@ import (
 	"time"
 )
 
-// countConns makes srv count the connections it accepts.
-func countConns(srv *httptest.Server) *atomic.Int64 {
+// serve starts a test server with start (Start or StartTLS) and returns
+// it with the count of connections it has accepted.
+func serve(t *testing.T, h http.HandlerFunc, start func(*httptest.Server)) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	var n atomic.Int64
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			n.Add(1)
 		}
 	}
-	return &n
+	start(srv)
+	t.Cleanup(srv.Close)
+	return srv, &n
 }
+
+func answerOK(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }
 
 func do(t *testing.T, c *Client, method, url string, body io.Reader) (*http.Response, error) {
 	t.Helper()
@@ -45,6 +52,16 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// getBody GETs url, fails the test on an error and returns the body.
+func getBody(t *testing.T, c *Client, url string) string {
+	t.Helper()
+	resp, err := do(t, c, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, resp)
 }
 
 func TestTransportKeepAlive(t *testing.T) {
@@ -75,10 +92,7 @@ func TestTransportKeepAlive(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewUnstartedServer(tc.handler)
-			conns := countConns(srv)
-			srv.Start()
-			defer srv.Close()
+			srv, conns := serve(t, tc.handler, (*httptest.Server).Start)
 			c := testClient(t)
 			for range 10 {
 				resp, err := do(t, c, "GET", srv.URL, nil)
@@ -101,18 +115,11 @@ func TestTransportKeepAlive(t *testing.T) {
 }
 
 func TestTransportIdleTimeout(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	conns := countConns(srv)
-	srv.Start()
-	defer srv.Close()
+	srv, conns := serve(t, answerOK, (*httptest.Server).Start)
 	c := testClient(t)
 	c.transport.idleTimeout = time.Nanosecond // every idle connection is too old to reuse
 	for range 3 {
-		resp, err := do(t, c, "GET", srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, resp)
+		getBody(t, c, srv.URL)
 	}
 	if got := conns.Load(); got != 3 {
 		t.Errorf("%d connections, want 3 (no reuse past the idle timeout)", got)
@@ -122,10 +129,7 @@ func TestTransportIdleTimeout(t *testing.T) {
 // After Close (a config reload retires the client), calls still in
 // flight finish, but their connections are closed rather than kept.
 func TestTransportClosedKeepsNothing(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	conns := countConns(srv)
-	srv.Start()
-	defer srv.Close()
+	srv, conns := serve(t, answerOK, (*httptest.Server).Start)
 	c := testClient(t)
 	inFlight, err := do(t, c, "GET", srv.URL, nil)
 	if err != nil {
@@ -136,11 +140,7 @@ func TestTransportClosedKeepsNothing(t *testing.T) {
 	if n := len(c.transport.idle); n != 0 {
 		t.Fatalf("%d hosts with kept connections after Close", n)
 	}
-	resp, err := do(t, c, "GET", srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readAll(t, resp)
+	getBody(t, c, srv.URL)
 	if got := conns.Load(); got != 2 {
 		t.Errorf("%d connections, want 2 (nothing reused after Close)", got)
 	}
@@ -189,12 +189,8 @@ func TestTransportStaleConnection(t *testing.T) {
 	c := testClient(t)
 	for i := range 5 {
 		// A GET is replayable: a stale connection is retried on a new one.
-		resp, err := do(t, c, "GET", url, nil)
-		if err != nil {
-			t.Fatalf("GET %d on a stale connection: %v", i, err)
-		}
-		if got := readAll(t, resp); got != "ok" {
-			t.Fatalf("body %q", got)
+		if got := getBody(t, c, url); got != "ok" {
+			t.Fatalf("GET %d: body %q", i, got)
 		}
 	}
 	if got := requests("GET"); got != 5 {
@@ -260,29 +256,24 @@ func TestTransportLimitsAndTimeouts(t *testing.T) {
 	}
 	resp.Body.Close()
 	// The client still works after all that.
-	if resp, err := do(t, c, "GET", srv.URL, nil); err != nil || readAll(t, resp) != "ok" {
-		t.Errorf("a call after the failures: %v", err)
+	if got := getBody(t, c, srv.URL); got != "ok" {
+		t.Errorf("a call after the failures: body %q", got)
 	}
 }
 
 func TestTransportTLS(t *testing.T) {
 	var protos sync.Map
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		protos.Store(r.Proto, true)
 		io.WriteString(w, "secure")
-	}))
-	srv.EnableHTTP2 = true // it would speak HTTP/2 if asked; we ask for HTTP/1.1
-	conns := countConns(srv)
-	srv.StartTLS()
-	defer srv.Close()
+	}, func(srv *httptest.Server) {
+		srv.EnableHTTP2 = true // it would speak HTTP/2 if asked; we ask for HTTP/1.1
+		srv.StartTLS()
+	})
 	c := testClient(t)
 	c.transport.tls = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 	for range 3 {
-		resp, err := do(t, c, "GET", srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := readAll(t, resp); got != "secure" {
+		if got := getBody(t, c, srv.URL); got != "secure" {
 			t.Fatalf("body %q", got)
 		}
 	}
