@@ -202,9 +202,9 @@ func (c *Cache) passport(ctx context.Context, id string, force bool) (*Passport,
 }
 
 // load returns the cached value for key, reading it from the store when
-// absent (or when force is set); kind+key names the read. A value older than TTL is served while a
-// background read replaces it, but only if usable(value): an expired token
-// is never served stale.
+// absent (or when force is set); kind+key names the read. A value older
+// than TTL is served while a background read replaces it, but only if
+// usable(value): an expired token is never served stale.
 func load[T any](ctx context.Context, c *Cache, m *sync.Map, kind, key string, force bool,
 	read func(context.Context, string) (T, error), usable func(T) bool) (T, error) {
 	var zero T

@@ -27,7 +27,7 @@ const Redacted = "[REDACTED]"
 // call its Release once it is written.
 func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error) {
 	defer resp.Body.Close()
-	in := getBuffer(resp.ContentLength)
+	in := getBuffer(resp.ContentLength + 1) // +1: see readCapped
 	defer in.Release()
 	body, err := readCapped(in.b[:0], resp.Body, resp.ContentLength, maxBody)
 	in.b = body // keep what readCapped grew, for the pool
