@@ -36,7 +36,7 @@ func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error)
 	}
 	// Some APIs echo the request (debug endpoints, errors quoting the
 	// Authorization header). The widget must never see the credential.
-	if token != "" && bytes.Contains(body, []byte(token)) {
+	if token != "" && newTokenSearch(token).index(body) >= 0 {
 		body = bytes.ReplaceAll(body, []byte(token), []byte(Redacted))
 	}
 	contentType := resp.Header.Get("Content-Type")

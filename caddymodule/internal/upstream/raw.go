@@ -53,18 +53,20 @@ func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.
 
 // redactor masks the access token in a stream, in case the provider
 // echoes the request (debug endpoints, error pages). The mask has the
-// token's length, so a Content-Length the provider sent stays right. The
-// last len(token)-1 bytes of each chunk are held back until the next one,
-// so a token split across reads is caught too.
+// token's length, so a Content-Length the provider sent stays right. A
+// tail of each chunk that could begin the token is held back until the
+// next one, so a token split across reads is caught too.
 type redactor struct {
-	w     io.Writer
-	token []byte
-	held  []byte // the last len(token)-1 bytes written to us, not yet passed on
-	join  []byte // held plus the start of the next chunk, to find tokens across the seam
+	w      io.Writer
+	token  []byte
+	search tokenSearch
+	held   []byte // a tail written to us that could begin the token, not yet passed on
+	join   []byte // held plus the start of the next chunk, to find tokens across the seam
 }
 
 func newRedactor(w io.Writer, token string) *redactor {
-	return &redactor{w: w, token: []byte(token)}
+	s := newTokenSearch(token)
+	return &redactor{w: w, token: s.token, search: s}
 }
 
 // write masks p in place (p is the caller's scratch buffer) and passes it
@@ -80,7 +82,7 @@ func (r *redactor) write(p []byte) error {
 		// accumulate, mask, and pass on all but the last n-1 bytes.
 		r.held = append(r.held, p...)
 		for i := 0; ; {
-			j := bytes.Index(r.held[i:], r.token)
+			j := r.search.index(r.held[i:])
 			if j < 0 {
 				break
 			}
@@ -115,7 +117,7 @@ func (r *redactor) write(p []byte) error {
 		r.held = r.held[:0]
 	}
 	for i := 0; ; {
-		j := bytes.Index(p[i:], r.token)
+		j := r.search.index(p[i:])
 		if j < 0 {
 			break
 		}
