@@ -822,15 +822,16 @@ func (b *bench) phaseThroughput() error {
 			cells = append(cells, cell{size, c})
 		}
 	}
-	// For scale, in the first cell only: the upstream alone (what the
-	// server core does without a proxy) and Caddy answering the same body
-	// with `respond` (the floor of any Caddy handler).
+	// For scale, in the first cell only, when it is 1 KB (the body the
+	// `respond` config serves): the upstream alone (what the server core
+	// does without a proxy) and Caddy answering the same body with
+	// `respond` (the floor of any Caddy handler).
 	refs := []target{{name: "upstream"}, {"caddy-respond", srv["caddy-respond"]}}
 	// Check every target before measuring anything.
 	respLen := map[string]int{}
 	for i, size := range b.opt.bodies {
 		ts := targets
-		if i == 0 {
+		if i == 0 && size == "1k" {
 			ts = append(slices.Clone(refs), targets...)
 		}
 		for _, t := range ts {
@@ -846,7 +847,7 @@ func (b *bench) phaseThroughput() error {
 	for round := 1; round <= b.opt.rounds; round++ {
 		for ci, c := range cells {
 			ts := targets
-			if ci == 0 {
+			if ci == 0 && c.size == "1k" {
 				ts = append(slices.Clone(refs), targets...)
 			}
 			for _, t := range ts {
