@@ -296,7 +296,7 @@ func (h *Handler) send(ctx context.Context, api *schema.API, u *url.URL, user st
 		if err != nil {
 			return nil, nil, renderProblem(err)
 		}
-		resp, err := h.app.client.Do(req)
+		resp, err := h.app.client.Do(req, pp.AccessToken)
 		if err != nil {
 			return nil, nil, upstreamProblem(ctx, err)
 		}

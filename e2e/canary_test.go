@@ -29,6 +29,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		{"GET", "/sidecar/widgets/lab/apis/echo/raw?x=1", ``},
 		{"POST", "/sidecar/widgets/lab/apis/echoError", `{}`},
 		{"POST", "/sidecar/widgets/lab/apis/echoError/raw", `{}`},
+		{"POST", "/sidecar/widgets/lab/apis/echoMalformed", `{}`}, // a parse error quoting the header block
 		{"POST", "/sidecar/widgets/lab/apis/cookie", `{}`},
 		{"POST", "/sidecar/widgets/my-saas/apis/getData", `{}`},
 		{"POST", "/sidecar/widgets/my-saas/apis/searchData", `{}`},

@@ -150,6 +150,7 @@ func writeLabWidget(t *testing.T, dir, provURL string, extra map[string]string) 
 			api("always401", provURL+"/status/401"),
 			api("echo", provURL+"/echo"),
 			api("echoError", provURL+"/echo/error"),
+			api("echoMalformed", provURL+"/echo/malformed"),
 			// Same stand-in, by a name that resolves to loopback: not allow-listed.
 			api("byLocalhost", strings.Replace(provURL, "127.0.0.1", "localhost", 1)+"/text"),
 		},

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
@@ -136,15 +137,20 @@ func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, us
 
 // Do sends req. The error, if any, is ErrTimeout or ErrUnreachable wrapped
 // around a description that names the provider's origin but never the
-// request's headers.
+// request's headers; secret (the access token) is masked out of it, since
+// a parse error quotes what the provider sent, which may echo the request.
 //
 // Redirects are never followed: a redirect is the provider's answer,
 // given back to the widget; following it would send the token to wherever
 // it points.
-func (c *Client) Do(req *http.Request) (*http.Response, error) {
+func (c *Client) Do(req *http.Request, secret string) (*http.Response, error) {
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
-		return nil, classify(req, err)
+		e := classify(req, err)
+		if secret != "" {
+			e.Cause = strings.ReplaceAll(e.Cause, secret, Redacted)
+		}
+		return nil, e
 	}
 	return resp, nil
 }
@@ -157,7 +163,7 @@ var (
 	ErrEgress      = egress.ErrDenied
 )
 
-func classify(req *http.Request, err error) error {
+func classify(req *http.Request, err error) *Error {
 	origin := req.URL.Scheme + "://" + req.URL.Host
 	var ee *egress.Error
 	if errors.As(err, &ee) {

@@ -19,7 +19,7 @@ func get(t *testing.T, srv *httptest.Server, path string) *http.Response {
 	t.Helper()
 	c := testClient(t)
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", srv.URL+path, nil)
-	resp, err := c.Do(req)
+	resp, err := c.Do(req, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestStreamCutsAStalledBody(t *testing.T) {
 	defer cancel()
 	c := testClient(t)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
-	resp, err := c.Do(req)
+	resp, err := c.Do(req, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,7 @@ func New() *Provider {
 	m.HandleFunc("GET /set-cookie", handleSetCookie)
 	m.HandleFunc("/echo", handleEcho)
 	m.HandleFunc("/echo/error", handleEcho)
+	m.HandleFunc("/echo/malformed", handleEchoMalformed)
 	m.HandleFunc("GET /big", handleBig)
 	m.HandleFunc("GET /stream", handleStream)
 	m.HandleFunc("GET /slow", handleSlow)
@@ -716,6 +717,20 @@ func handleEcho(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(map[string]any{"method": r.Method, "uri": r.URL.RequestURI(), "headers": echoed})
 	writeRaw(w, http.StatusOK, plainJSON, string(body))
+}
+
+// handleEchoMalformed answers with a broken header block whose bad line
+// is the request's Authorization header: an HTTP client's parse error
+// then quotes the credential.
+func handleEchoMalformed(w http.ResponseWriter, r *http.Request) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot hijack", http.StatusInternalServerError)
+		return
+	}
+	defer conn.Close()
+	buf.WriteString("HTTP/1.1 200 OK\r\n" + r.Header.Get("Authorization") + "\r\n\r\n")
+	buf.Flush()
 }
 
 // sizeParam parses a non-negative integer query parameter, defaulting to def.
