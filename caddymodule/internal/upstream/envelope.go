@@ -36,8 +36,10 @@ func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error)
 	}
 	// Some APIs echo the request (debug endpoints, errors quoting the
 	// Authorization header). The widget must never see the credential.
-	if token != "" && newTokenSearch(token).index(body) >= 0 {
-		body = bytes.ReplaceAll(body, []byte(token), []byte(Redacted))
+	for _, form := range [...]string{token, escapedForm(token)} {
+		if form != "" && newTokenSearch(form).index(body) >= 0 {
+			body = bytes.ReplaceAll(body, []byte(form), []byte(Redacted))
+		}
 	}
 	contentType := resp.Header.Get("Content-Type")
 

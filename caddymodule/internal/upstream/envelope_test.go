@@ -219,3 +219,32 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// A token with a '/' is masked in the forms an echoing API writes it: as
+// it is, and JSON-escaped as "\/"; a header carrying either is dropped.
+func TestEnvelopeMasksEscapedToken(t *testing.T) {
+	const token = "ya29/a0Af+H6/SM"
+	esc := strings.ReplaceAll(token, "/", `\/`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Echo", "Bearer "+esc)
+		w.Write([]byte(`{"php": "Bearer ` + esc + `", "go": "Bearer ` + token + `"}`))
+	}))
+	defer srv.Close()
+	buf, err := Envelope(get(t, srv, "/"), token, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Release()
+	raw := buf.Bytes()
+	if bytes.Contains(raw, []byte(token)) || bytes.Contains(raw, []byte(esc)) || bytes.Contains(raw, []byte("x-echo")) {
+		t.Fatalf("the token leaked: %s", raw)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatal(err)
+	}
+	if body := env["body"].(map[string]any); body["php"] != "Bearer "+Redacted || body["go"] != "Bearer "+Redacted {
+		t.Errorf("body = %v", body)
+	}
+}

@@ -52,8 +52,9 @@ func carries(values []string, token string) bool {
 	if token == "" {
 		return false
 	}
+	esc := escapedForm(token)
 	for _, v := range values {
-		if strings.Contains(v, token) {
+		if strings.Contains(v, token) || esc != "" && strings.Contains(v, esc) {
 			return true
 		}
 	}

@@ -60,14 +60,31 @@ type redactor struct {
 	w      io.Writer
 	token  []byte
 	search tokenSearch
-	held   []byte // a tail written to us that could begin the token, not yet passed on
-	join   []byte // held plus the start of the next chunk, to find tokens across the seam
+	held   []byte    // a tail written to us that could begin the token, not yet passed on
+	join   []byte    // held plus the start of the next chunk, to find tokens across the seam
+	next   *redactor // w, when it masks the token's escaped form
 }
 
+// newRedactor masks token and, when it has one, its JSON-escaped form
+// (see escapedForm), with a second redactor behind the first.
 func newRedactor(w io.Writer, token string) *redactor {
+	var next *redactor
+	if esc := escapedForm(token); esc != "" {
+		next = newTokenRedactor(w, esc)
+		w = next
+	}
+	r := newTokenRedactor(w, token)
+	r.next = next
+	return r
+}
+
+func newTokenRedactor(w io.Writer, token string) *redactor {
 	s := newTokenSearch(token)
 	return &redactor{w: w, token: s.token, search: s}
 }
+
+// Write lets a redactor write into another: p is masked in place.
+func (r *redactor) Write(p []byte) (int, error) { return len(p), r.write(p) }
 
 // write masks p in place (p is the caller's scratch buffer) and passes it
 // on, holding back its tail: no copy of the chunk, no allocation per chunk.
@@ -147,18 +164,23 @@ func tokenStart(p, token []byte) int {
 // flush writes the held bytes, masking a tail that starts the token (a
 // stream cut inside an echoed token must not leak most of it).
 func (r *redactor) flush() error {
-	if len(r.held) == 0 {
-		return nil
-	}
-	for n := min(len(r.held), len(r.token)-1); n >= 4; n-- {
-		if bytes.Equal(r.held[len(r.held)-n:], r.token[:n]) {
-			mask(r.held[len(r.held)-n:])
-			break
+	if len(r.held) > 0 {
+		for n := min(len(r.held), len(r.token)-1); n >= 4; n-- {
+			if bytes.Equal(r.held[len(r.held)-n:], r.token[:n]) {
+				mask(r.held[len(r.held)-n:])
+				break
+			}
+		}
+		_, err := r.w.Write(r.held)
+		r.held = r.held[:0]
+		if err != nil {
+			return err
 		}
 	}
-	_, err := r.w.Write(r.held)
-	r.held = r.held[:0]
-	return err
+	if r.next != nil {
+		return r.next.flush()
+	}
+	return nil
 }
 
 func mask(b []byte) {

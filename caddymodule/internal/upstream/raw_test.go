@@ -62,3 +62,27 @@ func TestRedactorMasksTokensAcrossChunks(t *testing.T) {
 		}
 	}
 }
+
+// A token with a '/' is also masked where a JSON encoder wrote it as "\/"
+// (PHP's json_encode does), whatever the chunk boundaries.
+func TestRedactorMasksEscapedToken(t *testing.T) {
+	const token = "ab/cd+ef/gh=="
+	esc := `ab\/cd+ef\/gh==`
+	input := `{"auth":"Bearer ` + esc + `","raw":"` + token + `","cut":"` + esc[:6] + `"}` + esc
+	want := strings.NewReplacer(esc, strings.Repeat("*", len(esc)), token, strings.Repeat("*", len(token))).Replace(input)
+	for _, chunk := range []int{1, 2, 5, 14, 15, 16, 64} {
+		var out bytes.Buffer
+		r := newRedactor(&out, token)
+		for i := 0; i < len(input); i += chunk {
+			if err := r.write([]byte(input[i:min(i+chunk, len(input))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Errorf("chunk %d: got %q, want %q", chunk, out.String(), want)
+		}
+	}
+}

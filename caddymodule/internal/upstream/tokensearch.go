@@ -1,6 +1,9 @@
 package upstream
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // tokenSearch finds the access token in provider bytes. Every envelope
 // body and every raw chunk is searched, so the search must be nearly as
@@ -71,3 +74,13 @@ var byteRank = func() (rank [256]byte) {
 	}
 	return rank
 }()
+
+// escapedForm returns token as JSON encoders that escape '/' write it
+// ("\/": PHP's json_encode does by default), or "" when token has no '/'.
+// An API echoing the request in JSON then shows the token in this form.
+func escapedForm(token string) string {
+	if !strings.Contains(token, "/") {
+		return ""
+	}
+	return strings.ReplaceAll(token, "/", `\/`)
+}
