@@ -256,23 +256,24 @@ func TestAdminConnectFlow(t *testing.T) {
 		}
 	})
 
-	t.Run("profile from the ID token", func(t *testing.T) {
-		id := a.create(t, "custom:crm-idtoken")
-		callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
-		acct := a.passport(t, id)["account"].(map[string]any)
-		if acct["email"] != "grace@example.com" || acct["id"] != "g-1" || acct["name"] != "Grace Hopper" {
-			t.Errorf("account from id_token: %v", acct)
-		}
-	})
-
-	t.Run("defaults when a path finds nothing", func(t *testing.T) {
-		id := a.create(t, "custom:crm-nopath")
-		callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
-		acct := a.passport(t, id)["account"].(map[string]any)
-		if acct["email"] != "unknown@example.com" || acct["name"] != "Someone" || acct["id"] != "42" {
-			t.Errorf("account with defaults: %v", acct)
-		}
-	})
+	for _, tc := range []struct {
+		name, provider string
+		want           map[string]string
+	}{
+		{"profile from the ID token", "custom:crm-idtoken", map[string]string{"email": "grace@example.com", "id": "g-1", "name": "Grace Hopper"}},
+		{"defaults when a path finds nothing", "custom:crm-nopath", map[string]string{"email": "unknown@example.com", "name": "Someone", "id": "42"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := a.create(t, tc.provider)
+			callback(t, a.gw, consent(t, a.startConnect(t, id), "allow"))
+			acct := a.passport(t, id)["account"].(map[string]any)
+			for k, v := range tc.want {
+				if acct[k] != v {
+					t.Errorf("account %s = %v, want %q (account %v)", k, acct[k], v, acct)
+				}
+			}
+		})
+	}
 
 	t.Run("missing required metadata keeps the passport inactive", func(t *testing.T) {
 		id := a.create(t, "custom:crm-meta")

@@ -1147,7 +1147,7 @@ func (b *bench) phaseGrowthPassports() error {
 			mib(r.rssStart), r.run.RPS, r.run.Wrk.P50US/1000, r.run.Wrk.P99US/1000, r.run.VaultCallsTotal)
 	}
 	if b.opt.scanWait > 0 {
-		fmt.Fprintf(w, "\nBackground refresher (default `refresh` settings: first scan 48–72 s after start): Vault calls from the end of the load run until Vault went quiet after the first scan, then RSS and one more load run with the cache holding every passport the scan read.\n\n")
+		fmt.Fprintf(w, "\nBackground refresher (default `refresh` settings: first scan 48–72 s after start): Vault calls from the end of the load run until Vault went quiet after the first scan, then RSS and one more load run after the scan.\n\n")
 		fmt.Fprintf(w, "| passports | Vault calls (by kind) | watched s | RSS after MiB | peak RSS MiB | req/s after | p50 ms after | p99 ms after | Vault calls during that load |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range rows {
 			a := runResult{}
