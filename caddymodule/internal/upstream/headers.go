@@ -60,18 +60,3 @@ func carries(values []string, token string) bool {
 	}
 	return false
 }
-
-// sameOrigin reports whether every Location value resolves to the origin
-// of the request that got the response.
-func sameOrigin(req *http.Request, values []string) bool {
-	if req == nil || req.URL == nil {
-		return false
-	}
-	for _, v := range values {
-		loc, err := req.URL.Parse(v)
-		if err != nil || !strings.EqualFold(loc.Scheme, req.URL.Scheme) || !strings.EqualFold(loc.Host, req.URL.Host) {
-			return false
-		}
-	}
-	return true
-}
