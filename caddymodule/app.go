@@ -189,13 +189,26 @@ type RefreshConfig struct {
 	Concurrency int `json:"concurrency,omitempty"`
 	// LeaseTTL is how long a replica's refresh lease lasts unless renewed. Default 15s.
 	LeaseTTL caddy.Duration `json:"lease_ttl,omitempty"`
-	// TokenTimeout bounds one call to a token endpoint. Default 10s.
+	// TokenTimeout bounds reaching a token endpoint: connecting and
+	// sending the refresh request. Default 10s.
 	TokenTimeout caddy.Duration `json:"token_timeout,omitempty"`
+	// AnswerTimeout bounds waiting for the token endpoint's answer once a
+	// refresh request is sent. Generous on purpose: a provider that
+	// rotates refresh tokens has already spent the old one, and an answer
+	// given up on leaves the passport needing a reconnect. Reloads and
+	// shutdown wait for it too (shutdown at most this long). Default 2m.
+	AnswerTimeout caddy.Duration `json:"answer_timeout,omitempty"`
 	// DefaultLifetime is given to tokens whose response has no expires_in. Default 1h.
 	DefaultLifetime caddy.Duration `json:"default_lifetime,omitempty"`
 	// ReconnectBackoff: after a provider refuses a refresh token
 	// (invalid_grant), it is not asked again for this long. Default 15m.
 	ReconnectBackoff caddy.Duration `json:"reconnect_backoff,omitempty"`
+	// ForcedInterval is the least time between two refreshes forced by a
+	// provider refusing (401) a token that has not expired, per passport
+	// and across replicas (it is counted from the refresh time stored in
+	// Vault). A 401 within it goes to the widget as the provider sent it.
+	// Default 1m.
+	ForcedInterval caddy.Duration `json:"forced_interval,omitempty"`
 }
 
 // UpstreamConfig tunes calls to providers.
@@ -224,6 +237,12 @@ type UpstreamConfig struct {
 	// else is checked at connect time on the resolved address. IP literal
 	// hosts in schemas are refused unless listed here.
 	EgressAllow []string `json:"egress_allow,omitempty"`
+	// Compression asks providers for gzip-compressed answers
+	// (Accept-Encoding: gzip) to save bandwidth. Off by default: calls
+	// ask for identity, whatever a schema's headers say. Either way a
+	// compressed answer (gzip or deflate) is decoded before the token is
+	// masked in it, and any other encoding is refused with 502.
+	Compression bool `json:"compression,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -303,8 +322,10 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		a.refresher = refresh.New(bg, a.store, a.provider, refresh.Config{
 			LeaseTTL:         time.Duration(a.Refresh.LeaseTTL),
 			TokenTimeout:     time.Duration(a.Refresh.TokenTimeout),
+			AnswerTimeout:    time.Duration(a.Refresh.AnswerTimeout),
 			DefaultLifetime:  time.Duration(a.Refresh.DefaultLifetime),
 			ReconnectBackoff: time.Duration(a.Refresh.ReconnectBackoff),
+			ForcedInterval:   time.Duration(a.Refresh.ForcedInterval),
 			Skew:             skew,
 			Logger:           slogger,
 			// The cache is built just below; refreshes only start later.
@@ -333,6 +354,7 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		MaxIdleConnsPerHost:   a.Upstream.MaxIdleConnsPerHost,
 		RootCAs:               roots,
 		Egress:                policy,
+		Compression:           a.Upstream.Compression,
 	})
 	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", catalog.Len()))
 	return nil
@@ -391,16 +413,39 @@ func (a *App) Start() error {
 func (a *App) Stop() error { return nil }
 
 // Cleanup stops background work and drops idle provider connections. It
-// runs on the old app after a reload, once the new one serves.
+// runs on the old app after a reload, once the new one serves, and at
+// shutdown. Token redemptions already sent are never abandoned: after a
+// reload they finish in the background (calls still in flight on the old
+// app get their tokens); at shutdown, Cleanup waits for them, bounded by
+// answer_timeout, so their rotated refresh tokens reach Vault first.
 func (a *App) Cleanup() error {
 	if a.cancel != nil {
 		a.cancel()
 	}
-	if a.store != nil {
-		a.store.Stop()
+	finish := func() {
+		if a.store != nil {
+			a.store.Stop()
+		}
+		if a.client != nil {
+			a.client.Close()
+		}
 	}
-	if a.client != nil {
-		a.client.Close()
+	if a.refresher == nil {
+		finish()
+		return nil
+	}
+	drain := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.refresher.AnswerTimeout()+5*time.Second)
+		defer cancel()
+		if err := a.refresher.Drain(ctx); err != nil {
+			a.logger.Error("stopping before token refreshes finished: their passports may need reconnecting", zap.Error(err))
+		}
+		finish()
+	}
+	if caddy.Exiting() {
+		drain()
+	} else {
+		go drain()
 	}
 	return nil
 }

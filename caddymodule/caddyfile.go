@@ -60,8 +60,10 @@ func init() {
 //				concurrency <n>
 //				lease_ttl <duration>
 //				token_timeout <duration>
+//				answer_timeout <duration>
 //				default_lifetime <duration>
 //				reconnect_backoff <duration>
+//				forced_interval <duration>
 //			}
 //			upstream {
 //				dial_timeout <duration>
@@ -71,6 +73,7 @@ func init() {
 //				max_idle_conns_per_host <n>
 //				ca_cert <path>
 //				egress_allow <cidr|host>...
+//				compression
 //			}
 //		}
 //	}
@@ -260,10 +263,14 @@ func (r *RefreshConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &r.LeaseTTL)
 		case "token_timeout":
 			err = durationArg(d, &r.TokenTimeout)
+		case "answer_timeout":
+			err = durationArg(d, &r.AnswerTimeout)
 		case "default_lifetime":
 			err = durationArg(d, &r.DefaultLifetime)
 		case "reconnect_backoff":
 			err = durationArg(d, &r.ReconnectBackoff)
+		case "forced_interval":
+			err = durationArg(d, &r.ForcedInterval)
 		default:
 			return d.Errf("unrecognized refresh option %q", d.Val())
 		}
@@ -296,6 +303,11 @@ func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			u.EgressAllow = append(u.EgressAllow, args...)
+		case "compression":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			u.Compression = true
 		default:
 			return d.Errf("unrecognized upstream option %q", d.Val())
 		}

@@ -250,7 +250,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, r
 	deadline := time.AfterFunc(h.app.client.Timeout(), cancel)
 	defer deadline.Stop()
 
-	resp, pp, p := h.send(ctx, c.api, c.url, c.user, c.pp)
+	// Every token the call sends (a forced refresh adds one) is masked in
+	// everything the provider answers.
+	secrets := upstream.NewSecrets()
+	resp, p := h.send(ctx, c.api, c.url, c.user, c.pp, secrets)
 	if p != nil {
 		if !deadline.Stop() {
 			p = upstreamProblem(r.Context(), upstream.ErrTimeout) // our deadline fired and cancelled the call
@@ -259,12 +262,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, r
 	}
 	if raw {
 		deadline.Stop()
-		if err := upstream.Stream(w, resp, pp.AccessToken, h.app.client.IdleTimeout(), cancel); err != nil {
+		if err := upstream.Stream(w, resp, secrets, h.app.client.IdleTimeout(), cancel); err != nil {
 			h.logger.Debug("raw stream ended early", zap.String("widget", c.api.WidgetID), zap.String("api", c.api.Name), zap.Error(err))
 		}
 		return nil
 	}
-	envelope, err := upstream.Envelope(resp, pp.AccessToken, h.MaxResponseBytes)
+	envelope, err := upstream.Envelope(resp, secrets, h.MaxResponseBytes)
 	if err != nil {
 		if errors.Is(err, upstream.ErrTooLarge) {
 			return newProblem(http.StatusBadGateway, "upstream_response_too_large",
@@ -289,24 +292,32 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *prepared, r
 
 // send makes the upstream call. A provider that refuses a token we thought
 // valid (401) gets one forced refresh and one retry: the schema's request
-// is static, so replaying it is safe. A second 401 goes to the widget.
-func (h *Handler) send(ctx context.Context, api *schema.API, u *url.URL, user string, pp *passport.Passport) (*http.Response, *passport.Passport, *problem) {
+// is static, so replaying it is safe. A second 401 goes to the widget, and
+// so does a 401 for a token refreshed moments ago (forced refreshes are
+// bounded per passport, across replicas).
+func (h *Handler) send(ctx context.Context, api *schema.API, u *url.URL, user string, pp *passport.Passport, secrets *upstream.Secrets) (*http.Response, *problem) {
 	for attempt := 0; ; attempt++ {
+		secrets.Add(pp.AccessToken)
 		req, err := h.app.client.NewRequest(ctx, api, u, user, pp.AccessToken)
 		if err != nil {
-			return nil, nil, renderProblem(err)
+			return nil, renderProblem(err)
 		}
-		resp, err := h.app.client.Do(req, pp.AccessToken)
+		resp, err := h.app.client.Do(req, secrets)
 		if err != nil {
-			return nil, nil, upstreamProblem(ctx, err)
+			return nil, upstreamProblem(ctx, err)
 		}
 		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !h.app.canRefresh(pp) {
-			return resp, pp, nil
+			return resp, nil
+		}
+		// The refused answer is kept open until we know whether a refresh
+		// happens: if not, it is the widget's answer.
+		fresh, err := h.app.cache.Refresh(ctx, pp)
+		if errors.Is(err, refresh.ErrRecentlyRefreshed) {
+			return resp, nil
 		}
 		resp.Body.Close()
-		fresh, err := h.app.cache.Refresh(ctx, pp)
 		if err != nil {
-			return nil, nil, resolveProblem(ctx, err, api)
+			return nil, resolveProblem(ctx, err, api)
 		}
 		h.logger.Info("provider refused the token; refreshed and retried", zap.String("widget", api.WidgetID), zap.String("api", api.Name))
 		pp = fresh
@@ -420,6 +431,10 @@ func upstreamProblem(ctx context.Context, err error) *problem {
 		return newProblem(499, "client_closed", "the caller went away")
 	}
 	var ue *upstream.Error
+	if errors.As(err, &ue) && errors.Is(err, upstream.ErrEncoding) {
+		return newProblem(http.StatusBadGateway, "upstream_unsupported_encoding",
+			"the provider compressed its answer in an encoding widgetgate cannot check for credentials: "+ue.Cause)
+	}
 	if errors.As(err, &ue) && errors.Is(err, upstream.ErrEgress) {
 		return newProblem(http.StatusBadGateway, "egress_denied", "the provider's address is not allowed: "+ue.Cause)
 	}

@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -183,18 +184,38 @@ type reply struct {
 	header http.Header
 	raw    []byte
 	json   map[string]any
+	err    error // tryCall only: the call got no answer
 }
 
 // call sends a widget call. headers are pairs of name, value.
 func (e *env) call(t *testing.T, method, path, body string, headers ...string) reply {
 	t.Helper()
+	r := e.tryCall(method, path, body, headers...)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r
+}
+
+// tryCall is call for other goroutines than the test's: a failure is in
+// the reply's err.
+func (e *env) tryCall(method, path, body string, headers ...string) reply {
+	return send(method, e.gw.URL+path, body, headers...)
+}
+
+// postJSON POSTs body to url (any replica's), as tryCall does.
+func postJSON(url, body string, headers ...string) reply {
+	return send("POST", url, body, headers...)
+}
+
+func send(method, url, body string, headers ...string) reply {
 	var rdr io.Reader
 	if body != "" {
 		rdr = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.gw.URL+path, rdr)
+	req, err := http.NewRequest(method, url, rdr)
 	if err != nil {
-		t.Fatal(err)
+		return reply{err: err}
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -204,12 +225,12 @@ func (e *env) call(t *testing.T, method, path, body string, headers ...string) r
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return reply{err: fmt.Errorf("%s %s: %w", method, url, err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{err: err}
 	}
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
 	json.Unmarshal(raw, &r.json)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -118,4 +119,34 @@ func Run(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	out, err := exec.Command(WidgetgateBinary(t), args...).CombinedOutput()
 	return string(out), err
+}
+
+// Signal sends sig to the widgetgate process.
+func (w *Widgetgate) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := w.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling widgetgate: %v", err)
+	}
+}
+
+// Done is closed when the widgetgate process has exited.
+func (w *Widgetgate) Done() <-chan struct{} { return w.done }
+
+// Reload makes widgetgate reload its config file (SIGUSR1, which Caddy
+// answers with a forced reload from the file it was started with) and
+// returns once the new config serves.
+func (w *Widgetgate) Reload(t testing.TB) {
+	t.Helper()
+	const done = "successfully reloaded config from file"
+	before := strings.Count(w.Log(), done)
+	w.Signal(t, syscall.SIGUSR1)
+	WaitFor(t, 30*time.Second, "widgetgate to reload", func() error {
+		if strings.Count(w.Log(), done) > before {
+			return nil
+		}
+		if strings.Contains(w.Log(), "failed to reload config from file") {
+			t.Fatalf("widgetgate could not reload:\n%s", w.Log())
+		}
+		return fmt.Errorf("not reloaded yet")
+	})
 }

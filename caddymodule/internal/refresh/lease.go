@@ -61,7 +61,7 @@ func (h *heldLease) release() {
 	<-h.done
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(h.r.ctx, h.r.cfg.TokenTimeout)
+	ctx, cancel := context.WithTimeout(h.r.detached, h.r.cfg.TokenTimeout)
 	defer cancel()
 	if _, err := h.r.store.PutLease(ctx, h.id, h.lease, "", time.Time{}); err != nil && !errors.Is(err, vaultstore.ErrConflict) {
 		h.r.cfg.Logger.Warn("could not release the refresh lease; it expires by itself", "passport", h.id, "error", err)

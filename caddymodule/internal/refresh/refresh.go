@@ -16,11 +16,20 @@
 //     race is a conflict: wait and start over) and keeps renewing it while
 //     it works;
 //  4. re-reads the passport (someone may have finished between 1 and 3);
-//  5. redeems the refresh token at the provider, with its own timeout;
+//  5. redeems the refresh token at the provider;
 //  6. writes the new tokens with check-and-set on the passport version of
 //     step 4, before anyone uses them; if Vault cannot take the write, the
 //     tokens stay in memory and are written back with retries;
 //  7. releases the lease.
+//
+// # A sent refresh token is never lost
+//
+// Many providers rotate refresh tokens: once a redemption reaches them,
+// the old refresh token is dead whether or not its answer is read. So
+// from step 3 on, nothing cancels a refresh: not the caller leaving, not
+// a config reload (the old app's Cleanup), not the token timeout once the
+// request is written (the answer is awaited up to AnswerTimeout), and not
+// the process stopping (Drain lets shutdown wait for it, bounded).
 //
 // Failure analysis is in the README ("Token refresh across replicas").
 package refresh
@@ -57,14 +66,25 @@ var (
 	// ErrFailed: the token endpoint failed (5xx, unreachable, timeout, or a
 	// client misconfiguration); retried later with backoff.
 	ErrFailed = errors.New("token refresh failed")
+	// ErrRecentlyRefreshed: a refresh was asked for a token that has not
+	// expired (the provider refused it), but the passport was refreshed
+	// less than ForcedInterval ago, here or on another replica. A fresh
+	// token the provider refuses will not be cured by another one: the
+	// refusal goes to the widget.
+	ErrRecentlyRefreshed = errors.New("passport refreshed moments ago")
 )
 
 // Config tunes the refresher. Zero values take the defaults.
 type Config struct {
 	// LeaseTTL is how long a lease lasts unless renewed. Default 15s.
 	LeaseTTL time.Duration
-	// TokenTimeout bounds one call to a token endpoint. Default 10s.
+	// TokenTimeout bounds reaching a token endpoint: connecting and
+	// sending the request. Default 10s.
 	TokenTimeout time.Duration
+	// AnswerTimeout bounds waiting for a token endpoint's answer once the
+	// request is sent. It is generous because giving up loses a rotated
+	// refresh token. Default 2m.
+	AnswerTimeout time.Duration
 	// DefaultLifetime is given to tokens whose response has no expires_in:
 	// never "valid forever". Default 1h.
 	DefaultLifetime time.Duration
@@ -79,6 +99,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Skew: a token is treated as expired this long before its expiry.
 	Skew time.Duration
+	// ForcedInterval is the least time between two refreshes of a token
+	// that has not expired (forced by a provider's 401). Default 1m.
+	ForcedInterval time.Duration
 	// Holder names this replica in leases; default random.
 	Holder string
 	// Now is the clock; nil means time.Now.
@@ -99,11 +122,13 @@ func (c *Config) defaults() {
 	}
 	def(&c.LeaseTTL, 15*time.Second)
 	def(&c.TokenTimeout, 10*time.Second)
+	def(&c.AnswerTimeout, 2*time.Minute)
 	def(&c.DefaultLifetime, time.Hour)
 	def(&c.ReconnectBackoff, 15*time.Minute)
 	def(&c.RetryBase, 2*time.Second)
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.PollInterval, 100*time.Millisecond)
+	def(&c.ForcedInterval, time.Minute)
 	if c.Holder == "" {
 		b := make([]byte, 8)
 		rand.Read(b)
@@ -117,12 +142,13 @@ func (c *Config) defaults() {
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{
-			Timeout: c.TokenTimeout,
+			// No overall Timeout: redeem bounds sending with TokenTimeout
+			// and the answer with AnswerTimeout.
 			Transport: &http.Transport{
 				Proxy:                 nil,
 				DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 				TLSHandshakeTimeout:   5 * time.Second,
-				ResponseHeaderTimeout: c.TokenTimeout,
+				ResponseHeaderTimeout: c.AnswerTimeout,
 				MaxIdleConnsPerHost:   4,
 				IdleConnTimeout:       90 * time.Second,
 				ForceAttemptHTTP2:     true,
@@ -140,8 +166,16 @@ type Refresher struct {
 	store  *vaultstore.Store
 	lookup Lookup
 	cfg    Config
-	ctx    context.Context // refreshes outlive their callers, not the app
-	flight singleflight.Group
+	// ctx is the app's: scans and waits for another replica end with it.
+	ctx context.Context
+	// detached carries ctx's values but is not cancelled with it: what
+	// runs on it (a redemption sent, its write to Vault) must finish even
+	// after the app is cleaned up. Only kill (tests: the process dying)
+	// ends it.
+	detached context.Context
+	kill     context.CancelFunc
+	flight   singleflight.Group
+	inflight inflight // redemptions and write-backs not finished yet
 
 	scanMu sync.Mutex           // one scan at a time
 	next   map[string]time.Time // when each passport not due at the last scan becomes due
@@ -164,17 +198,28 @@ type cachedCreds struct {
 	fetched time.Time
 }
 
-// New returns a refresher. Refreshes run on ctx (the app's): a caller that
-// gives up does not abort a refresh others wait for.
+// New returns a refresher. Scans run on ctx (the app's); a refresh, once
+// begun, outlives both its callers and ctx (see the package comment).
 func New(ctx context.Context, store *vaultstore.Store, lookup Lookup, cfg Config) *Refresher {
 	cfg.defaults()
-	return &Refresher{store: store, lookup: lookup, cfg: cfg, ctx: ctx,
+	detached, kill := context.WithCancel(context.WithoutCancel(ctx))
+	return &Refresher{store: store, lookup: lookup, cfg: cfg, ctx: ctx, detached: detached, kill: kill,
 		backoff: map[string]backoffState{}, pending: map[string]*passport.Passport{}, creds: map[string]cachedCreds{}}
+}
+
+// Drain waits until every redemption sent and every write-back of its
+// tokens has finished, or ctx ends (it then says how many did not).
+// Shutdown calls it so a rotated refresh token reaches Vault first.
+func (r *Refresher) Drain(ctx context.Context) error {
+	return r.inflight.wait(ctx)
 }
 
 // HTTPClient returns the client used for token endpoints (timeouts, no
 // proxy, no redirects), for other calls to the same providers.
 func (r *Refresher) HTTPClient() *http.Client { return r.cfg.HTTPClient }
+
+// AnswerTimeout returns how long a sent redemption's answer is awaited.
+func (r *Refresher) AnswerTimeout() time.Duration { return r.cfg.AnswerTimeout }
 
 // Holder returns this replica's lease holder id.
 func (r *Refresher) Holder() string { return r.cfg.Holder }
@@ -182,17 +227,29 @@ func (r *Refresher) Holder() string { return r.cfg.Holder }
 // Refresh returns passport stale.ID with an access token other than
 // stale's, refreshing it at the provider unless another replica already
 // did. Concurrent calls for one passport share one refresh; each caller
-// waits at most until its own ctx ends.
+// waits at most until its own ctx ends. A refresh of a token that has not
+// expired is forced (the provider refused the token): it is refused with
+// ErrRecentlyRefreshed within ForcedInterval of the last refresh.
 func (r *Refresher) Refresh(ctx context.Context, stale *passport.Passport) (*passport.Passport, error) {
+	return r.refreshShared(ctx, stale, !stale.Expired(r.cfg.Now(), r.cfg.Skew))
+}
+
+// refreshShared is Refresh with forced said by the caller: the scan's
+// refreshes before expiry are due, not forced.
+func (r *Refresher) refreshShared(ctx context.Context, stale *passport.Passport, forced bool) (*passport.Passport, error) {
 	if _, err := r.policy(stale); err != nil {
 		return nil, err
 	}
+	if forced && r.recentlyRefreshed(stale) {
+		return nil, fmt.Errorf("%w: passport %s at %s", ErrRecentlyRefreshed, stale.ID, stale.LastRefresh.Format(time.RFC3339))
+	}
 	ch := r.flight.DoChan(stale.ID, func() (any, error) {
 		// Bound the whole refresh: waiting out a dead holder's lease, then
-		// our own redemption, each with its timeout.
-		ctx, cancel := context.WithTimeout(r.ctx, 2*(r.cfg.LeaseTTL+r.cfg.TokenTimeout))
+		// our own redemption, each with its timeout. Detached: a reload
+		// must not drop callers of the old app that wait for it.
+		ctx, cancel := context.WithTimeout(r.detached, 2*(r.cfg.LeaseTTL+r.cfg.TokenTimeout)+r.cfg.AnswerTimeout)
 		defer cancel()
-		return r.refresh(ctx, stale.ID, stale.AccessToken)
+		return r.refresh(ctx, stale.ID, stale.AccessToken, forced)
 	})
 	select {
 	case <-ctx.Done():
@@ -219,12 +276,18 @@ func (r *Refresher) policy(p *passport.Passport) (provider.RefreshPolicy, error)
 	return prov.Refresh, nil
 }
 
+// recentlyRefreshed reports whether p was refreshed within ForcedInterval.
+// LastRefresh is stored in Vault, so every replica sees the same answer.
+func (r *Refresher) recentlyRefreshed(p *passport.Passport) bool {
+	return !p.LastRefresh.IsZero() && r.cfg.Now().Sub(p.LastRefresh) < r.cfg.ForcedInterval
+}
+
 // fresh reports whether p carries a usable token other than staleToken.
 func (r *Refresher) fresh(p *passport.Passport, staleToken string) bool {
 	return p.Active() && p.AccessToken != staleToken && !p.Expired(r.cfg.Now(), r.cfg.Skew)
 }
 
-func (r *Refresher) refresh(ctx context.Context, id, staleToken string) (*passport.Passport, error) {
+func (r *Refresher) refresh(ctx context.Context, id, staleToken string, forced bool) (*passport.Passport, error) {
 	if p := r.pendingPassport(id); p != nil && r.fresh(p, staleToken) {
 		return p, nil
 	}
@@ -237,7 +300,7 @@ func (r *Refresher) refresh(ctx context.Context, id, staleToken string) (*passpo
 		if r.fresh(p, staleToken) {
 			return p, nil
 		}
-		if err := r.mayRedeem(p); err != nil {
+		if err := r.mayRedeem(p, forced); err != nil {
 			return nil, err
 		}
 		lease, err := r.store.Lease(ctx, id)
@@ -260,13 +323,16 @@ func (r *Refresher) refresh(ctx context.Context, id, staleToken string) (*passpo
 		if err != nil {
 			return nil, err
 		}
-		return r.holdAndRedeem(ctx, id, staleToken, lease)
+		return r.holdAndRedeem(id, staleToken, forced, lease)
 	}
 }
 
 // mayRedeem says whether p's refresh token may be sent to the provider now.
-func (r *Refresher) mayRedeem(p *passport.Passport) error {
+func (r *Refresher) mayRedeem(p *passport.Passport, forced bool) error {
 	now := r.cfg.Now()
+	if forced && r.recentlyRefreshed(p) {
+		return fmt.Errorf("%w: passport %s at %s", ErrRecentlyRefreshed, p.ID, p.LastRefresh.Format(time.RFC3339))
+	}
 	switch p.Status {
 	case passport.StatusActive:
 	case passport.StatusReconnectRequired:
@@ -296,8 +362,12 @@ func (r *Refresher) wait(ctx context.Context) error {
 	}
 }
 
-// holdAndRedeem runs steps 4–7 of the protocol with the lease held.
-func (r *Refresher) holdAndRedeem(ctx context.Context, id, staleToken string, lease vaultstore.Lease) (*passport.Passport, error) {
+// holdAndRedeem runs steps 4–7 of the protocol with the lease held. It
+// runs to its end on its own deadline, whatever the time already spent
+// waiting for the lease: from here the refresh token may be sent.
+func (r *Refresher) holdAndRedeem(id, staleToken string, forced bool, lease vaultstore.Lease) (*passport.Passport, error) {
+	ctx, cancel := context.WithTimeout(r.detached, 4*r.cfg.TokenTimeout+r.cfg.AnswerTimeout)
+	defer cancel()
 	h := r.hold(ctx, id, lease)
 	defer h.release()
 
@@ -308,9 +378,13 @@ func (r *Refresher) holdAndRedeem(ctx context.Context, id, staleToken string, le
 	if r.fresh(rec.Passport, staleToken) {
 		return rec.Passport, nil
 	}
-	if err := r.mayRedeem(rec.Passport); err != nil {
+	if err := r.mayRedeem(rec.Passport, forced); err != nil {
 		return nil, err
 	}
+	// From here on the refresh token may reach the provider: count it
+	// until its answer is handled, so shutdown waits for it.
+	r.inflight.add()
+	defer r.inflight.done()
 	tok, err := r.redeem(ctx, rec.Passport)
 	if err != nil {
 		return r.failed(ctx, rec, staleToken, err)
@@ -324,7 +398,7 @@ func (r *Refresher) redeem(ctx context.Context, p *passport.Passport) (*oauth2.T
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown provider %q", ErrNotRefreshable, p.Provider)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.TokenTimeout)
+	ctx, cancel := r.sendBound(ctx)
 	defer cancel()
 	var ts oauth2.TokenSource
 	switch prov.Kind {
@@ -458,22 +532,20 @@ func (r *Refresher) keepPending(rec *vaultstore.Record, changes map[string]strin
 	r.mu.Unlock()
 	r.cfg.Logger.Error("REFRESHED TOKENS NOT SAVED TO VAULT: holding them in memory and retrying; "+
 		"if this process stops first, the passport must be reconnected", "passport", p.ID, "error", cause)
+	r.inflight.add()
 	go r.writeBack(rec.Passport.ID, changes)
 	return &p
 }
 
+// writeBack retries until Vault takes the tokens. It outlives a reload
+// (the old refresher is the only holder of them); at shutdown, Drain
+// waits for it, bounded.
 func (r *Refresher) writeBack(id string, changes map[string]string) {
+	defer r.inflight.done()
 	delay := r.cfg.RetryBase
 	for {
-		t := time.NewTimer(delay)
-		select {
-		case <-r.ctx.Done():
-			t.Stop()
-			r.cfg.Logger.Error("stopping with refreshed tokens never saved to Vault", "passport", id)
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.TokenTimeout)
+		time.Sleep(delay)
+		ctx, cancel := context.WithTimeout(r.detached, r.cfg.TokenTimeout)
 		rec, err := r.store.PassportRecord(ctx, id)
 		if err == nil {
 			_, err = r.store.UpdatePassport(ctx, rec, changes)

@@ -192,6 +192,7 @@ func TestHolderDiesMidRefresh(t *testing.T) {
 	go a.refresher.Refresh(context.Background(), stale)
 	<-entered // a holds the lease and is at the provider
 	a.cancel()
+	a.refresher.Kill() // a's process dies
 
 	start := time.Now()
 	p, err := b.refresher.Refresh(context.Background(), stale)
@@ -211,6 +212,40 @@ func TestHolderDiesMidRefresh(t *testing.T) {
 }
 
 func withHolder(c refresh.Config, h string) refresh.Config { c.Holder = h; return c }
+
+// A reload cancels the old app's context while its refresher is at the
+// token endpoint. The redemption is not dropped: its caller gets the new
+// token, the rotated refresh token is in Vault, and Drain returns.
+func TestAppCancelledMidRedemption(t *testing.T) {
+	w := newWorld(t)
+	w.provider.AddRefreshToken("rt-0")
+	w.putPassport("pp", "custom:strict", "rt-0", time.Now().Add(-time.Minute), nil)
+	entered, answer := make(chan struct{}), make(chan struct{})
+	w.provider.OnToken(func(*http.Request) { close(entered); <-answer })
+	a := w.replica(time.Now, refresh.Config{LeaseTTL: time.Second})
+	stale := w.record("pp")
+
+	got := make(chan error, 1)
+	go func() {
+		p, err := a.refresher.Refresh(context.Background(), stale)
+		if err == nil && !w.works(p.AccessToken) {
+			err = errors.New("the refreshed token does not work")
+		}
+		got <- err
+	}()
+	<-entered
+	a.cancel() // the old app is cleaned up
+	close(answer)
+	if err := <-got; err != nil {
+		t.Fatalf("refresh across the app's cancellation: %v", err)
+	}
+	if rt := w.record("pp").RefreshToken; !w.provider.RefreshTokenValid(rt) {
+		t.Errorf("Vault holds refresh token %q, which the provider no longer accepts", rt)
+	}
+	if err := a.refresher.Drain(context.Background()); err != nil {
+		t.Errorf("drain: %v", err)
+	}
+}
 
 // Test 3: a token endpoint slower than the lease TTL: the holder renews
 // its lease, so the waiting replica never redeems too: one redemption.

@@ -105,7 +105,7 @@ func (r *Refresher) ScanOnce(ctx context.Context, current Current, concurrency i
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := r.Refresh(ctx, p); err == nil {
+			if _, err := r.refreshShared(ctx, p, false); err == nil {
 				mu.Lock()
 				refreshed++
 				mu.Unlock()

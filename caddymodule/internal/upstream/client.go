@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
@@ -40,6 +39,9 @@ type Config struct {
 	UserAgent string
 	// Egress says which addresses may be connected to.
 	Egress egress.Policy
+	// Compression asks providers for gzip (Accept-Encoding: gzip) instead
+	// of identity; answers are decoded before masking either way.
+	Compression bool
 }
 
 func (c *Config) defaults() {
@@ -73,9 +75,8 @@ type Client struct {
 
 // NewClient builds a client. It opens no connection. There is no proxy
 // setting: an HTTPS_PROXY set for some other tool must not silently route
-// every customer's tokens through it. Nor is there transparent gzip: the
-// provider's bytes are passed on as they are, and decompressing would
-// also lift the envelope's size cap off the decompressed data.
+// every customer's tokens through it. Compression is ours to choose, not
+// the schema's (see acceptEncoding and decodeBody).
 func NewClient(cfg Config) *Client {
 	cfg.defaults()
 	return &Client{cfg: cfg, transport: &transport{
@@ -115,6 +116,7 @@ func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, us
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{c.cfg.UserAgent}
 	}
+	h["Accept-Encoding"] = []string{acceptEncoding(c.cfg.Compression)}
 	if api.BodyContentType != "" {
 		h["Content-Type"] = []string{api.BodyContentType}
 	}
@@ -137,20 +139,22 @@ func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, us
 
 // Do sends req. The error, if any, is ErrTimeout or ErrUnreachable wrapped
 // around a description that names the provider's origin but never the
-// request's headers; secret (the access token) is masked out of it, since
-// a parse error quotes what the provider sent, which may echo the request.
+// request's headers; secrets are masked out of it, since a parse error
+// quotes what the provider sent, which may echo the request.
 //
 // Redirects are never followed: a redirect is the provider's answer,
 // given back to the widget; following it would send the token to wherever
 // it points.
-func (c *Client) Do(req *http.Request, secret string) (*http.Response, error) {
+func (c *Client) Do(req *http.Request, secrets *Secrets) (*http.Response, error) {
 	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		e := classify(req, err)
-		if secret != "" {
-			e.Cause = strings.ReplaceAll(e.Cause, secret, Redacted)
-		}
+		e.Cause = secrets.MaskString(e.Cause)
 		return nil, e
+	}
+	if err := decodeBody(resp); err != nil {
+		resp.Body.Close()
+		return nil, &Error{Kind: ErrEncoding, Origin: req.URL.Scheme + "://" + req.URL.Host, Cause: secrets.MaskString(err.Error())}
 	}
 	return resp, nil
 }

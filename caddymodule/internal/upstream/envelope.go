@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -23,9 +22,10 @@ const Redacted = "[REDACTED]"
 //
 // A JSON body is embedded as it came, without decoding and re-encoding; text
 // becomes a string; anything else is base64 with "bodyEncoding":"base64".
-// It consumes and closes resp.Body. The envelope is in a pooled buffer:
-// call its Release once it is written.
-func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error) {
+// Every part taken from the provider is masked with secrets. It consumes
+// and closes resp.Body. The envelope is in a pooled buffer: call its
+// Release once it is written.
+func Envelope(resp *http.Response, secrets *Secrets, maxBody int64) (*Buffer, error) {
 	defer resp.Body.Close()
 	in := getBuffer(resp.ContentLength + 1) // +1: see readCapped
 	defer in.Release()
@@ -36,19 +36,15 @@ func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error)
 	}
 	// Some APIs echo the request (debug endpoints, errors quoting the
 	// Authorization header). The widget must never see the credential.
-	for _, form := range [...]string{token, escapedForm(token)} {
-		if form != "" && newTokenSearch(form).index(body) >= 0 {
-			body = bytes.ReplaceAll(body, []byte(form), []byte(Redacted))
-		}
-	}
-	contentType := resp.Header.Get("Content-Type")
+	body = secrets.maskBytes(body)
+	contentType := secrets.MaskString(resp.Header.Get("Content-Type"))
 
 	env := getBuffer(int64(len(body)) + 512)
 	out := env.b[:0]
 	out = append(out, `{"statusCode":`...)
 	out = strconv.AppendInt(out, int64(resp.StatusCode), 10)
 	out = append(out, `,"statusText":`...)
-	out = appendString(out, statusText(resp))
+	out = appendString(out, secrets.MaskString(statusText(resp)))
 	out = append(out, `,"body":`...)
 	switch kind := bodyKind(contentType, body); kind {
 	case kindJSON:
@@ -61,7 +57,7 @@ func Envelope(resp *http.Response, token string, maxBody int64) (*Buffer, error)
 		out = append(out, `","bodyEncoding":"base64"`...)
 	}
 	out = append(out, `,"headers":{`...)
-	out = appendHeaders(out, resp, token)
+	out = appendHeaders(out, resp, secrets)
 	out = append(out, `},"contentType":`...)
 	out = appendString(out, contentType)
 	out = append(out, `,"isSuccess":`...)
@@ -168,13 +164,13 @@ func bodyKind(contentType string, body []byte) kind {
 
 // appendHeaders writes lower-case header names, sorted so the envelope is
 // byte-for-byte reproducible, with repeated values joined by ", ".
-func appendHeaders(out []byte, resp *http.Response, token string) []byte {
+func appendHeaders(out []byte, resp *http.Response, secrets *Secrets) []byte {
 	type kv struct {
 		name   string
 		values []string
 	}
 	headers := make([]kv, 0, len(resp.Header))
-	ResponseHeaders(resp, token, func(name string, values []string) {
+	ResponseHeaders(resp, secrets, func(name string, values []string) {
 		headers = append(headers, kv{strings.ToLower(name), values})
 	})
 	slices.SortFunc(headers, func(a, b kv) int { return strings.Compare(a.name, b.name) })

@@ -19,7 +19,7 @@ func get(t *testing.T, srv *httptest.Server, path string) *http.Response {
 	t.Helper()
 	c := testClient(t)
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", srv.URL+path, nil)
-	resp, err := c.Do(req, "")
+	resp, err := c.Do(req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestEnvelope(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			buf, err := Envelope(get(t, srv, tc.path), token, 1<<20)
+			buf, err := Envelope(get(t, srv, tc.path), NewSecrets(token), 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,11 +192,11 @@ func TestEnvelopeTooLarge(t *testing.T) {
 	}))
 	defer srv.Close()
 	for _, path := range []string{"/sized", "/chunked"} {
-		if _, err := Envelope(get(t, srv, path), "", 599); !errors.Is(err, ErrTooLarge) {
+		if _, err := Envelope(get(t, srv, path), nil, 599); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s: err = %v, want ErrTooLarge", path, err)
 		}
 	}
-	if env, err := Envelope(get(t, srv, "/chunked"), "", 1200); err != nil || !bytes.Contains(env.Bytes(), []byte(strings.Repeat("a", 600))) {
+	if env, err := Envelope(get(t, srv, "/chunked"), nil, 1200); err != nil || !bytes.Contains(env.Bytes(), []byte(strings.Repeat("a", 600))) {
 		t.Errorf("a body exactly at the cap must pass: %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func TestEnvelopeMasksEscapedToken(t *testing.T) {
 		w.Write([]byte(`{"php": "Bearer ` + esc + `", "go": "Bearer ` + token + `"}`))
 	}))
 	defer srv.Close()
-	buf, err := Envelope(get(t, srv, "/"), token, 1<<20)
+	buf, err := Envelope(get(t, srv, "/"), NewSecrets(token), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ var dropResponse = map[string]bool{
 // header whose value carries the injected token (some APIs echo the
 // request), and Location when it leads to another origin (a widget that
 // followed it would be steered off the API the schema allows).
-func ResponseHeaders(resp *http.Response, token string, fn func(name string, values []string)) {
+func ResponseHeaders(resp *http.Response, secrets *Secrets, fn func(name string, values []string)) {
 	var connNamed []string
 	for _, v := range resp.Header["Connection"] {
 		for _, f := range strings.Split(v, ",") {
@@ -29,7 +29,7 @@ func ResponseHeaders(resp *http.Response, token string, fn func(name string, val
 		}
 	}
 	for name, values := range resp.Header {
-		if dropResponse[name] || contains(connNamed, name) || carries(values, token) {
+		if dropResponse[name] || contains(connNamed, name) || carries(values, secrets) {
 			continue
 		}
 		if name == "Location" && !sameOrigin(resp.Request, values) {
@@ -48,13 +48,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func carries(values []string, token string) bool {
-	if token == "" {
-		return false
-	}
-	esc := escapedForm(token)
+func carries(values []string, secrets *Secrets) bool {
 	for _, v := range values {
-		if strings.Contains(v, token) || esc != "" && strings.Contains(v, esc) {
+		if secrets.In(v) {
 			return true
 		}
 	}

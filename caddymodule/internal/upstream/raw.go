@@ -11,15 +11,17 @@ import (
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Stream writes resp to w as it came — status, the headers a widget may
-// see, and the body — in constant memory, whatever the body's size. It
-// closes resp.Body. A body that stalls for longer than idle is cut off by
-// calling abort (which cancels the upstream request). An error after the
-// status line is written can only cut the body short; the caller cannot
-// send a problem any more.
-func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.Duration, abort func()) error {
+// see, and the body with secrets masked — in constant memory, whatever the
+// body's size. It closes resp.Body. A provider whose body stalls for
+// longer than idle is cut off by calling abort (which cancels the upstream
+// request). Only the provider's reads are timed: a widget that reads
+// slowly is the server's business (its write timeout), not a stalled
+// provider. An error after the status line is written can only cut the
+// body short; the caller cannot send a problem any more.
+func Stream(w http.ResponseWriter, resp *http.Response, secrets *Secrets, idle time.Duration, abort func()) error {
 	defer resp.Body.Close()
 	h := w.Header()
-	ResponseHeaders(resp, token, func(name string, values []string) { h[name] = values })
+	ResponseHeaders(resp, secrets, func(name string, values []string) { h[name] = values })
 	// The sidecar's origin serves the provider's bytes here; make sure a
 	// browser never runs them as a page of that origin.
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -32,10 +34,11 @@ func Stream(w http.ResponseWriter, resp *http.Response, token string, idle time.
 	// connection.
 	timer := time.AfterFunc(idle, abort)
 	defer timer.Stop()
-	out := newRedactor(w, token)
+	out := secrets.writer(w)
 	for {
-		n, err := resp.Body.Read(*buf)
 		timer.Reset(idle)
+		n, err := resp.Body.Read(*buf)
+		timer.Stop()
 		if n > 0 {
 			if werr := out.write((*buf)[:n]); werr != nil {
 				return werr
@@ -62,25 +65,12 @@ type redactor struct {
 	search tokenSearch
 	held   []byte    // a tail written to us that could begin the token, not yet passed on
 	join   []byte    // held plus the start of the next chunk, to find tokens across the seam
-	next   *redactor // w, when it masks the token's escaped form
+	next   *redactor // w, when it masks another secret form
 }
 
-// newRedactor masks token and, when it has one, its JSON-escaped form
-// (see escapedForm), with a second redactor behind the first.
+// newRedactor masks token and, when it has one, its JSON-escaped form.
 func newRedactor(w io.Writer, token string) *redactor {
-	var next *redactor
-	if esc := escapedForm(token); esc != "" {
-		next = newTokenRedactor(w, esc)
-		w = next
-	}
-	r := newTokenRedactor(w, token)
-	r.next = next
-	return r
-}
-
-func newTokenRedactor(w io.Writer, token string) *redactor {
-	s := newTokenSearch(token)
-	return &redactor{w: w, token: s.token, search: s}
+	return NewSecrets(token).writer(w)
 }
 
 // Write lets a redactor write into another: p is masked in place.

@@ -22,13 +22,13 @@ func TestStreamCutsAStalledBody(t *testing.T) {
 	defer cancel()
 	c := testClient(t)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
-	resp, err := c.Do(req, "")
+	resp, err := c.Do(req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
 	done := make(chan error, 1)
-	go func() { done <- Stream(rec, resp, "tok", 50*time.Millisecond, cancel) }()
+	go func() { done <- Stream(rec, resp, NewSecrets("tok"), 50*time.Millisecond, cancel) }()
 	select {
 	case err := <-done:
 		if err == nil {

@@ -40,7 +40,7 @@ func do(t *testing.T, c *Client, method, url string, body io.Reader) (*http.Resp
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Do(req, "")
+	return c.Do(req, nil)
 }
 
 // readAll reads and closes resp's body.
@@ -242,7 +242,7 @@ func TestTransportLimitsAndTimeouts(t *testing.T) {
 	// caller's context does.
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/slow-body", nil)
-	resp, err := c.Do(req, "")
+	resp, err := c.Do(req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

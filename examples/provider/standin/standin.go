@@ -71,6 +71,7 @@ type Provider struct {
 	requests      []Request
 	tokenCalls    int
 	onToken       func(*http.Request)
+	answerDelay   time.Duration
 }
 
 // New returns a Provider with no valid access or refresh tokens.
@@ -146,6 +147,24 @@ func (p *Provider) tokenHook(r *http.Request) bool {
 		hook(r)
 	}
 	return r.Context().Err() == nil
+}
+
+// DelayTokenAnswers makes the token endpoints answer a successful
+// redemption d after committing it: the refresh token is already rotated
+// when the answer leaves, as at a provider whose database commits before
+// a slow response is written. A client that stops waiting loses the new
+// refresh token, and the old one is refused from then on.
+func (p *Provider) DelayTokenAnswers(d time.Duration) {
+	p.mu.Lock()
+	p.answerDelay = d
+	p.mu.Unlock()
+}
+
+// RefreshTokenValid reports whether rt can be redeemed now.
+func (p *Provider) RefreshTokenValid(rt string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refreshTokens[rt]
 }
 
 // AddToken makes access token tok valid (as a Bearer token) for API calls.
@@ -640,6 +659,13 @@ func (p *Provider) redeem(rt string) (access, next string, ok bool) {
 	delete(p.refreshTokens, rt)
 	p.refreshTokens[next] = true
 	p.tokens[access] = true
+	if d := p.answerDelay; d > 0 {
+		// Committed: the answer is only late. (Unlocked while waiting,
+		// so other calls go on.)
+		p.mu.Unlock()
+		time.Sleep(d)
+		p.mu.Lock()
+	}
 	return access, next, true
 }
 

@@ -1,0 +1,106 @@
+package upstream
+
+import (
+	"bytes"
+	"io"
+	"strings"
+)
+
+// Secrets are the credentials one call sent to its provider: the access
+// token, and after a forced refresh the new one too. Everything that
+// leaves widgetgate from the provider's answer — status text, headers,
+// content type, body, stream, the text of a transport error — passes
+// through them, so an API that echoes the request (debug endpoints, error
+// pages quoting Authorization) never shows a credential to the widget or
+// the log. Each token is matched as sent and in its JSON-escaped form
+// (see escapedForm).
+//
+// A nil or zero Secrets masks nothing. Secrets is not safe for
+// concurrent use: a call owns its own.
+type Secrets struct {
+	forms []tokenSearch
+}
+
+// list returns the forms to mask (none for nil).
+func (s *Secrets) list() []tokenSearch {
+	if s == nil {
+		return nil
+	}
+	return s.forms
+}
+
+// NewSecrets returns the secrets of a call that sends tokens.
+func NewSecrets(tokens ...string) *Secrets {
+	s := &Secrets{}
+	for _, t := range tokens {
+		s.Add(t)
+	}
+	return s
+}
+
+// Add records another token the call sent. Empty and known tokens are
+// ignored.
+func (s *Secrets) Add(token string) {
+	if token == "" {
+		return
+	}
+	for _, form := range [...]string{token, escapedForm(token)} {
+		if form != "" && !s.has(form) {
+			s.forms = append(s.forms, newTokenSearch(form))
+		}
+	}
+}
+
+func (s *Secrets) has(form string) bool {
+	for _, f := range s.forms {
+		if string(f.token) == form {
+			return true
+		}
+	}
+	return false
+}
+
+// In reports whether v carries any of the secrets.
+func (s *Secrets) In(v string) bool {
+	for _, f := range s.list() {
+		if strings.Contains(v, string(f.token)) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaskString returns v with every secret replaced by Redacted.
+func (s *Secrets) MaskString(v string) string {
+	for _, f := range s.list() {
+		v = strings.ReplaceAll(v, string(f.token), Redacted)
+	}
+	return v
+}
+
+// maskBytes returns b with every secret replaced by Redacted; b itself
+// is returned when it carries none (the usual case: no copy).
+func (s *Secrets) maskBytes(b []byte) []byte {
+	for _, f := range s.list() {
+		if f.index(b) >= 0 {
+			b = bytes.ReplaceAll(b, f.token, []byte(Redacted))
+		}
+	}
+	return b
+}
+
+// writer returns w behind a chain of redactors, one per secret form:
+// stream chunks are masked in place with '*', keeping their length.
+func (s *Secrets) writer(w io.Writer) *redactor {
+	var r *redactor
+	forms := s.list()
+	for i := len(forms) - 1; i >= 0; i-- {
+		next := r
+		r = &redactor{w: w, token: forms[i].token, search: forms[i], next: next}
+		w = r
+	}
+	if r == nil {
+		r = &redactor{w: w}
+	}
+	return r
+}
