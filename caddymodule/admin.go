@@ -102,14 +102,17 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 // route with or without the prefix stripped.
 func (a *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	p := r.URL.Path
+	// The API is routed on the escaped path, so that an encoded "/" in an
+	// id stays in its segment (see apiSegments).
+	ep := r.URL.EscapedPath()
 	switch {
-	case strings.Contains(p, "/api/"):
+	case strings.Contains(ep, "/api/"):
 		if prob := a.authorize(r); prob != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="widgetgate-admin"`)
 			writeProblem(w, prob)
 			return nil
 		}
-		a.serveAPI(w, r, p[strings.LastIndex(p, "/api/")+len("/api/"):])
+		a.serveAPI(w, r, ep[strings.LastIndex(ep, "/api/")+len("/api/"):])
 	case strings.HasSuffix(p, "/callback"):
 		a.serveCallback(w, r)
 	case strings.HasSuffix(p, "/admin.js"):

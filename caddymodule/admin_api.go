@@ -10,6 +10,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,47 +69,131 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// serveAPI routes rest, the path after ".../api/".
+// adminRoute is one route of the admin API. path is matched segment by
+// segment; "{id}" stands for a passport or instance id, which is checked
+// with vaultstore.ValidID before serve runs (ids become Vault paths, so a
+// "." or ".." would address the folder above, or the prefix itself).
+type adminRoute struct {
+	method string
+	path   []string
+	serve  func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
+}
+
+// adminRoutes lists every admin API route, so that every one gets the same
+// id check and the same media-type check.
+var adminRoutes = []adminRoute{
+	{method: http.MethodGet, path: []string{"providers"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := a.listProviders(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodGet, path: []string{"widgets"}, serve: func(a *AdminHandler, _ context.Context, _ *http.Request, _ string) (int, any, error) {
+		return http.StatusOK, a.listWidgets(), nil
+	}},
+	{method: http.MethodGet, path: []string{"passports"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := a.listPassports(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPost, path: []string{"passports"}, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
+		out, err := a.createPassport(ctx, r)
+		return http.StatusCreated, out, err
+	}},
+	{method: http.MethodGet, path: []string{"passports", "{id}"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		out, err := a.getPassport(ctx, id)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodDelete, path: []string{"passports", "{id}"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		return http.StatusNoContent, nil, a.app.store.DeletePassport(ctx, id)
+	}},
+	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+		out, err := a.connect(ctx, r, id)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		p, err := a.flow.Disconnect(ctx, id)
+		if err != nil {
+			return 0, nil, err
+		}
+		a.app.cache.Store(p)
+		return http.StatusOK, viewOf(p), nil
+	}},
+	{method: http.MethodGet, path: []string{"bindings"}, serve: func(a *AdminHandler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := a.listBindings(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPut, path: []string{"bindings", "{id}"}, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+		out, err := a.putBindings(ctx, r, id)
+		return http.StatusOK, out, err
+	}},
+}
+
+// match reports whether seg has the route's shape, and the id in it.
+func (rt *adminRoute) match(seg []string) (id string, ok bool) {
+	if len(seg) != len(rt.path) {
+		return "", false
+	}
+	for i, want := range rt.path {
+		switch {
+		case want == "{id}":
+			id = seg[i]
+		case seg[i] != want:
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// apiSegments splits rest, the escaped path after ".../api/", and decodes
+// each segment on its own: an encoded slash ("a%2Fb") stays inside its
+// segment, where the id check refuses it, instead of becoming a separator
+// that moves the request to another route.
+func apiSegments(rest string) []string {
+	seg := strings.Split(strings.Trim(rest, "/"), "/")
+	for i, s := range seg {
+		if u, err := url.PathUnescape(s); err == nil {
+			seg[i] = u
+		} // else: kept escaped; its '%' fails any id check and matches no route
+	}
+	return seg
+}
+
+// serveAPI routes rest, the escaped path after ".../api/".
 func (a *AdminHandler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	seg := strings.Split(strings.Trim(rest, "/"), "/")
+	seg := apiSegments(rest)
 	var (
-		status = http.StatusOK
-		out    any
-		err    error
+		rt    *adminRoute
+		id    string
+		allow []string
 	)
-	switch {
-	case r.Method == http.MethodGet && rest == "providers":
-		out, err = a.listProviders(ctx)
-	case r.Method == http.MethodGet && rest == "widgets":
-		out = a.listWidgets()
-	case r.Method == http.MethodGet && rest == "passports":
-		out, err = a.listPassports(ctx)
-	case r.Method == http.MethodPost && rest == "passports":
-		status = http.StatusCreated
-		out, err = a.createPassport(ctx, r)
-	case len(seg) == 2 && seg[0] == "passports" && r.Method == http.MethodGet:
-		out, err = a.getPassport(ctx, seg[1])
-	case len(seg) == 2 && seg[0] == "passports" && r.Method == http.MethodDelete:
-		err = a.app.store.DeletePassport(ctx, seg[1])
-		status = http.StatusNoContent
-	case len(seg) == 3 && seg[0] == "passports" && seg[2] == "connect" && r.Method == http.MethodPost:
-		out, err = a.connect(ctx, r, seg[1])
-	case len(seg) == 3 && seg[0] == "passports" && seg[2] == "disconnect" && r.Method == http.MethodPost:
-		var p *passport.Passport
-		if p, err = a.flow.Disconnect(ctx, seg[1]); err == nil {
-			a.app.cache.Store(p)
-			out = viewOf(p)
+	for i := range adminRoutes {
+		if v, ok := adminRoutes[i].match(seg); ok {
+			if adminRoutes[i].method == r.Method {
+				rt, id = &adminRoutes[i], v
+				break
+			}
+			allow = append(allow, adminRoutes[i].method)
 		}
-	case r.Method == http.MethodGet && rest == "bindings":
-		out, err = a.listBindings(ctx)
-	case len(seg) == 2 && seg[0] == "bindings" && r.Method == http.MethodPut:
-		out, err = a.putBindings(ctx, r, seg[1])
-	default:
+	}
+	if rt == nil {
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this admin API route takes "+strings.Join(allow, ", ")))
+			return
+		}
 		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "no such admin API route"))
 		return
 	}
+	if slices.Contains(rt.path, "{id}") && !vaultstore.ValidID(id) {
+		what := "passport"
+		if rt.path[0] == "bindings" {
+			what = "instance"
+		}
+		writeProblem(w, newProblem(http.StatusBadRequest, "invalid_id",
+			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\""))
+		return
+	}
+	status, out, err := rt.serve(a, ctx, r, id)
 	if err != nil {
 		writeProblem(w, a.apiProblem(err))
 		return
@@ -347,9 +432,6 @@ func (a *AdminHandler) putBindings(ctx context.Context, r *http.Request, instanc
 	var in map[string]string
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
-	}
-	if !vaultstore.ValidID(instance) {
-		return nil, badRequest("invalid instance id")
 	}
 	b := passport.Bindings{}
 	for k, v := range in {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -109,13 +110,32 @@ func startAdmin(t *testing.T) *adminEnv {
 	return a
 }
 
-// api calls the admin API of gateway gw.
+// api calls the admin API of gateway gw as automation does: a bearer
+// token, a JSON body labelled as such, no Origin or Sec-Fetch-Site.
 func (a *adminEnv) api(t *testing.T, gw *testenv.Widgetgate, method, path, body, token string) reply {
 	t.Helper()
-	req, _ := http.NewRequest(method, gw.URL+"/admin/api/"+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	hdr := http.Header{}
+	if body != "" {
+		hdr.Set("Content-Type", "application/json")
 	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	return adminRequest(t, method, gw.URL+"/admin/api/"+path, body, hdr)
+}
+
+// adminRequest sends one request with exactly the headers given. path is
+// sent as written (escapes and dot segments are not touched).
+func adminRequest(t *testing.T, method, u, body string, hdr http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body == "" {
+		req.Body, req.ContentLength = nil, 0
+	}
+	req.Header = hdr
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -429,5 +449,137 @@ func TestAdminAppspacePassport(t *testing.T) {
 	}
 	if bytes.Contains(good.raw, []byte("as-refresh-1")) {
 		t.Error("the answer contains the refresh token")
+	}
+}
+
+// vaultSnapshot reads every secret of the mount: path -> version and data.
+// Two equal snapshots mean nothing was written, deleted or destroyed.
+func vaultSnapshot(t *testing.T, e *env) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	kv := e.vault.Client.KVv2("secret")
+	out := map[string]string{}
+	var walk func(dir string)
+	walk = func(dir string) {
+		sec, err := e.vault.Client.Logical().List("secret/metadata/" + dir)
+		if err != nil {
+			t.Fatalf("listing %q: %v", dir, err)
+		}
+		if sec == nil {
+			return
+		}
+		ks, _ := sec.Data["keys"].([]any)
+		for _, k := range ks {
+			p := dir + k.(string)
+			if strings.HasSuffix(p, "/") {
+				walk(p)
+				continue
+			}
+			meta, err := kv.GetMetadata(ctx, p)
+			if err != nil {
+				t.Fatalf("metadata of %s: %v", p, err)
+			}
+			data := "(no current version)"
+			if s, err := kv.Get(ctx, p); err == nil {
+				data = string(must(json.Marshal(s.Data)))
+			}
+			out[p] = fmt.Sprintf("version %d: %s", meta.CurrentVersion, data)
+		}
+	}
+	walk("")
+	return out
+}
+
+// seedAdmin stores what the refusal tests must leave untouched: an active
+// OAuth passport with tokens, an Appspace passport, a binding, and
+// canaries at the paths a dot segment in an id would reach (the prefix
+// itself and its folders, as keys).
+func seedAdmin(t *testing.T, a *adminEnv) map[string]string {
+	t.Helper()
+	a.vault.PutPassport(t, "pp-crm", "custom:crm", "at-crm-canary")
+	a.vault.PutPassport(t, "pp-as", "appspace", "at-as-canary")
+	a.bind(t, "front-desk", map[string]any{"crm": "pp-crm"})
+	for _, p := range []string{"widgetgate", "widgetgate/passports", "widgetgate/bindings", "canary"} {
+		a.vault.Put(t, p, map[string]any{"canary": p})
+	}
+	return vaultSnapshot(t, a.env)
+}
+
+// checkVaultUnchanged fails t unless Vault holds exactly before.
+func checkVaultUnchanged(t *testing.T, a *adminEnv, before map[string]string) {
+	t.Helper()
+	after := vaultSnapshot(t, a.env)
+	for p, v := range before {
+		if after[p] != v {
+			t.Errorf("Vault changed at %s:\n  before %s\n  after  %s", p, v, after[p])
+		}
+	}
+	for p, v := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("Vault gained %s: %s", p, v)
+		}
+	}
+}
+
+// TestAdminInvalidIDs: an id that is not a valid passport or instance id
+// (a dot segment, plain or percent-encoded, an encoded slash or backslash,
+// a leading dot) is refused with 400 invalid_id on every admin route that
+// takes one, and reaches no Vault path. Before, DELETE api/passports/..
+// deleted the KV key "widgetgate" and "." deleted "widgetgate/passports".
+func TestAdminInvalidIDs(t *testing.T) {
+	a := startAdmin(t)
+	before := seedAdmin(t, a)
+
+	routes := []struct {
+		name, method, path, body string // path: %s is the id
+	}{
+		{"show passport", "GET", "passports/%s", ""},
+		{"delete passport", "DELETE", "passports/%s", ""},
+		{"connect", "POST", "passports/%s/connect", ""},
+		{"connect with a body", "POST", "passports/%s/connect", `{"subjectId": "s", "refreshToken": "r", "instanceUrl": "https://x.example"}`},
+		{"disconnect", "POST", "passports/%s/disconnect", ""},
+		{"put bindings", "PUT", "bindings/%s", `{"crm": "pp-crm"}`},
+	}
+	// (A path whose dots climb above /admin/, such as "..%2F..", is not
+	// routed to the handler by Caddy at all: route /admin/* matches the
+	// cleaned path.)
+	ids := []string{
+		"..", ".", "%2e%2e", "%2E%2e", "%2e", ".%2e", "..%2Fx", "%2e%2e%2f%2e%2e%2fwidgetgate",
+		"a%2Fb", "pp-crm%2F..", "a%5Cb", "%5C..", ".hidden", "a..b", "%00", "pp-crm%00", "%20pp-crm",
+	}
+	for _, rt := range routes {
+		for _, id := range ids {
+			t.Run(rt.name+" "+id, func(t *testing.T) {
+				r := a.api(t, a.gw, rt.method, fmt.Sprintf(rt.path, id), rt.body, adminToken)
+				if r.status != 400 || r.json["code"] != "invalid_id" {
+					t.Errorf("%s %s: %d %s, want 400 invalid_id", rt.method, fmt.Sprintf(rt.path, id), r.status, r.raw)
+				}
+				if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("Content-Type %q, want application/problem+json", ct)
+				}
+			})
+		}
+	}
+	checkVaultUnchanged(t, a, before)
+
+	// Valid ids still work, on every route (the table above proves nothing
+	// if the routes themselves are broken).
+	if r := a.api(t, a.gw, "GET", "passports/pp-crm", "", adminToken); r.status != 200 {
+		t.Errorf("show a valid id: %d %s", r.status, r.raw)
+	}
+	if r := a.api(t, a.gw, "PUT", "bindings/front-desk", `{"crm": "pp-crm"}`, adminToken); r.status != 200 {
+		t.Errorf("put bindings of a valid id: %d %s", r.status, r.raw)
+	}
+	if r := a.api(t, a.gw, "POST", "passports/pp-crm/connect", "", adminToken); r.status != 200 {
+		t.Errorf("connect a valid id: %d %s", r.status, r.raw)
+	}
+	if r := a.api(t, a.gw, "POST", "passports/pp-crm/disconnect", "", adminToken); r.status != 200 {
+		t.Errorf("disconnect a valid id: %d %s", r.status, r.raw)
+	}
+	if r := a.api(t, a.gw, "DELETE", "passports/pp-crm", "", adminToken); r.status != 204 {
+		t.Errorf("delete a valid id: %d %s", r.status, r.raw)
+	}
+	if r := a.api(t, a.gw, "GET", "passports/pp-crm", "", adminToken); r.status != 404 {
+		t.Errorf("show a deleted id: %d %s", r.status, r.raw)
 	}
 }

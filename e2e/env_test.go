@@ -125,6 +125,12 @@ func copyWidgets(t *testing.T, from, to, provURL string) {
 	}
 }
 
+// withHeader adds a header to a lab API's schema entry.
+func withHeader(api map[string]any, name, value string) map[string]any {
+	api["headers"].(map[string]string)[name] = value
+	return api
+}
+
 // writeLabWidget writes a test-only widget whose APIs reach the stand-in's
 // utility routes (text, images, redirects, slow and huge answers).
 func writeLabWidget(t *testing.T, dir, provURL string, extra map[string]string) {
@@ -152,6 +158,12 @@ func writeLabWidget(t *testing.T, dir, provURL string, extra map[string]string) 
 			api("echo", provURL+"/echo"),
 			api("echoError", provURL+"/echo/error"),
 			api("echoMalformed", provURL+"/echo/malformed"),
+			// A schema may ask for gzip; widgetgate's Accept-Encoding wins,
+			// and this route compresses anyway.
+			withHeader(api("echoGzip", provURL+"/echo/gzip"), "Accept-Encoding", "gzip"),
+			api("echoStatus", provURL+"/echo/status"),
+			api("echoEscapedMalformed", provURL+"/echo/escaped-malformed"),
+			api("echoSeen", provURL+"/echo/seen"),
 			// Same stand-in, by a name that resolves to loopback: not allow-listed.
 			api("byLocalhost", strings.Replace(provURL, "127.0.0.1", "localhost", 1)+"/text"),
 		},

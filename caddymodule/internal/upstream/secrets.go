@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -44,11 +45,20 @@ func (s *Secrets) Add(token string) {
 	if token == "" {
 		return
 	}
-	for _, form := range [...]string{token, escapedForm(token)} {
+	esc := escapedForm(token)
+	// Error texts quote what the provider sent with Go's %q, which escapes
+	// the backslash of "\/" again: mask those forms too.
+	for _, form := range [...]string{token, esc, quotedForm(token), quotedForm(esc)} {
 		if form != "" && !s.has(form) {
 			s.forms = append(s.forms, newTokenSearch(form))
 		}
 	}
+}
+
+// quotedForm returns v as it reads inside a Go-quoted string.
+func quotedForm(v string) string {
+	q := strconv.Quote(v)
+	return q[1 : len(q)-1]
 }
 
 func (s *Secrets) has(form string) bool {

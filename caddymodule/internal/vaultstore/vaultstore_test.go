@@ -17,6 +17,15 @@ func TestValidID(t *testing.T) {
 		{strings.Repeat("a", 128), true},
 		{"", false},
 		{strings.Repeat("a", 129), false},
+		{"a.b", true},
+		{"a.", true}, // not a dot segment
+		// Dot segments: an id is a Vault path segment, and Vault resolves
+		// "passports/.." to the prefix and "passports/." to "passports".
+		{".", false},
+		{"..", false},
+		{"...", false},
+		{"a/..", false},
+		{"%2e%2e", false}, // ids reach ValidID decoded; the escaped form fails on '%'
 		{".hidden", false},
 		{"-dash", false},
 		{"_under", false},

@@ -72,6 +72,7 @@ type Provider struct {
 	tokenCalls    int
 	onToken       func(*http.Request)
 	answerDelay   time.Duration
+	seen          []string // Authorization headers /echo/seen received
 }
 
 // New returns a Provider with no valid access or refresh tokens.
@@ -110,6 +111,10 @@ func New() *Provider {
 	m.HandleFunc("/echo", handleEcho)
 	m.HandleFunc("/echo/error", handleEcho)
 	m.HandleFunc("/echo/malformed", handleEchoMalformed)
+	m.HandleFunc("/echo/gzip", handleEchoGzip)
+	m.HandleFunc("/echo/status", handleEchoStatus)
+	m.HandleFunc("/echo/escaped-malformed", handleEchoEscapedMalformed)
+	m.HandleFunc("/echo/seen", p.handleEchoSeen)
 	m.HandleFunc("GET /big", handleBig)
 	m.HandleFunc("GET /stream", handleStream)
 	m.HandleFunc("GET /slow", handleSlow)
