@@ -7,6 +7,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,6 +55,7 @@ type AdminHandler struct {
 
 	app    *App
 	token  []byte
+	origin string // PublicURL's origin, as browsers write it in Origin
 	flow   *connect.Flow
 	logger *zap.Logger
 }
@@ -72,6 +75,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("widgetgate_admin: public_url %q must be an absolute URL", a.PublicURL)
 	}
+	a.origin = originOf(u)
 	if a.TokenFile != "" {
 		b, err := os.ReadFile(a.TokenFile)
 		if err != nil {
@@ -107,6 +111,13 @@ func (a *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 	ep := r.URL.EscapedPath()
 	switch {
 	case strings.Contains(ep, "/api/"):
+		// Before the credential: a browser attaches basic_auth credentials
+		// or cookies to a cross-site request by itself, so a request a page
+		// on another origin made must not get as far as being authorized.
+		if prob := a.checkSameOrigin(r); prob != nil {
+			writeProblem(w, prob)
+			return nil
+		}
 		if prob := a.authorize(r); prob != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="widgetgate-admin"`)
 			writeProblem(w, prob)
@@ -137,6 +148,92 @@ func (a *AdminHandler) serveAsset(w http.ResponseWriter, name, contentType strin
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 	w.Write(b)
+}
+
+// safeMethod reports whether method only reads (RFC 9110): the admin API
+// changes nothing on GET and HEAD, and has no OPTIONS route.
+func safeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// checkSameOrigin refuses a state-changing request that a browser made for
+// a page on another origin (CSRF). Browsers say where a request comes from
+// in Origin (on every POST, PUT and DELETE) and in Sec-Fetch-Site, and a
+// page cannot forge either: a request naming another origin than
+// public_url's, or "null" (a sandboxed page, such as a widget's), or
+// fetch metadata other than same-origin or none (typed by the user), is
+// refused. A request with neither header comes from a program (curl,
+// automation with a bearer token), which no page can drive, and passes.
+func (a *AdminHandler) checkSameOrigin(r *http.Request) *problem {
+	if safeMethod(r.Method) {
+		return nil
+	}
+	if vals := r.Header.Values("Origin"); len(vals) > 0 {
+		if len(vals) != 1 || !a.isOwnOrigin(vals[0]) {
+			return newProblem(http.StatusForbidden, "cross_origin_request",
+				"the admin API takes changes only from its own origin (public_url); this request came from a page on another origin")
+		}
+	}
+	if vals := r.Header.Values("Sec-Fetch-Site"); len(vals) > 0 {
+		if len(vals) != 1 || (vals[0] != "same-origin" && vals[0] != "none") {
+			return newProblem(http.StatusForbidden, "cross_origin_request",
+				"the admin API takes changes only from its own origin (public_url); the browser reports a cross-site request")
+		}
+	}
+	return nil
+}
+
+// isOwnOrigin reports whether the Origin header value o is public_url's
+// origin. Browsers send a bare scheme://host[:port]; anything else (a
+// path, user info, "null") is not a match.
+func (a *AdminHandler) isOwnOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Opaque != "" || u.User != nil || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return false
+	}
+	return originOf(u) == a.origin
+}
+
+// originOf is u's origin as browsers serialise it: lower-case scheme and
+// host, the port only when it is not the scheme's default.
+func originOf(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		port = ""
+	}
+	if port != "" {
+		return scheme + "://" + net.JoinHostPort(host, port)
+	}
+	if strings.Contains(host, ":") { // IPv6 literal
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
+}
+
+// checkMediaType refuses a request body that is not labelled JSON, with
+// 415. The label is what stops cross-site forms: a form, or a fetch a page
+// may send to another origin without a CORS preflight, can only carry
+// text/plain, application/x-www-form-urlencoded or multipart/form-data
+// (all parsed happily by a lenient JSON decoder before). A request with
+// no Content-Type passes only when it has no body and the route needs none
+// (disconnect, delete, an OAuth connect), so curl -X POST still works.
+func checkMediaType(r *http.Request, bodyNeeded bool) *problem {
+	refuse := newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		"send the body as JSON, with Content-Type: application/json")
+	vals := r.Header.Values("Content-Type")
+	switch len(vals) {
+	case 0:
+		if bodyNeeded || r.ContentLength != 0 { // -1: a body of unknown length
+			return refuse
+		}
+		return nil
+	case 1:
+		if mt, _, err := mime.ParseMediaType(vals[0]); err == nil && mt == "application/json" {
+			return nil
+		}
+	}
+	return refuse
 }
 
 // authorize checks the admin credential of an API request.

@@ -76,7 +76,11 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 type adminRoute struct {
 	method string
 	path   []string
-	serve  func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
+	// needsBody: the route always reads a JSON body. Others read none, or
+	// one only for some passports (connect: Appspace credentials), and
+	// readJSON insists on the label there.
+	needsBody bool
+	serve     func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
 }
 
 // adminRoutes lists every admin API route, so that every one gets the same
@@ -93,7 +97,7 @@ var adminRoutes = []adminRoute{
 		out, err := a.listPassports(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPost, path: []string{"passports"}, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
+	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
 		out, err := a.createPassport(ctx, r)
 		return http.StatusCreated, out, err
 	}},
@@ -120,7 +124,7 @@ var adminRoutes = []adminRoute{
 		out, err := a.listBindings(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPut, path: []string{"bindings", "{id}"}, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, serve: func(a *AdminHandler, ctx context.Context, r *http.Request, id string) (int, any, error) {
 		out, err := a.putBindings(ctx, r, id)
 		return http.StatusOK, out, err
 	}},
@@ -193,6 +197,12 @@ func (a *AdminHandler) serveAPI(w http.ResponseWriter, r *http.Request, rest str
 			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\""))
 		return
 	}
+	if !safeMethod(r.Method) {
+		if prob := checkMediaType(r, rt.needsBody); prob != nil {
+			writeProblem(w, prob)
+			return
+		}
+	}
 	status, out, err := rt.serve(a, ctx, r, id)
 	if err != nil {
 		writeProblem(w, a.apiProblem(err))
@@ -209,7 +219,10 @@ func (a *AdminHandler) serveAPI(w http.ResponseWriter, r *http.Request, rest str
 func (a *AdminHandler) apiProblem(err error) *problem {
 	var ce *connect.Error
 	var bad badRequest
+	var prob *problem
 	switch {
+	case errors.As(err, &prob):
+		return prob
 	case errors.As(err, &ce):
 		return newProblem(http.StatusBadRequest, ce.Reason, ce.Message)
 	case errors.As(err, &bad):
@@ -229,7 +242,13 @@ type badRequest string
 
 func (b badRequest) Error() string { return string(b) }
 
+// readJSON decodes the body into v. The body must be labelled JSON:
+// serveAPI has refused other types already; here a body is needed, so a
+// request without a Content-Type is refused too.
 func readJSON(r *http.Request, v any) error {
+	if prob := checkMediaType(r, true); prob != nil {
+		return prob
+	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(v); err != nil {
 		return badRequest("the body must be JSON: " + err.Error())
 	}

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +27,12 @@ const (
 	asClientSecret = "crm-secret-CANARY-51f"
 	adminToken     = "admin-token-0123456789abcdef"
 	lbURL          = "http://lb.example/admin" // every replica's public URL: they sit behind one load balancer
+	lbOrigin       = "http://lb.example"
+	// The second mount, /ops/, is behind Caddy's basic_auth with
+	// trust_auth_directive: the set-up where a browser's cached credentials
+	// make cross-site requests dangerous.
+	opsUser     = "ops"
+	opsPassword = "ops-password-4c1f"
 )
 
 // adminEnv is a stack with the admin handler and stand-in authorization
@@ -102,9 +110,16 @@ func startAdmin(t *testing.T) *adminEnv {
 	}
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600)
+	// bcrypt at its lowest cost: basic_auth checks it on every request.
+	hash, err := testenv.Run(t, "hash-password", "--algorithm", "bcrypt", "--bcrypt-cost", "4", "--plaintext", opsPassword)
+	if err != nil {
+		t.Fatalf("hash-password: %v\n%s", err, hash)
+	}
 	a.env = start(t, options{
 		extraWidgets: widgets,
-		extraRoutes:  "route /admin/* {\n\t\twidgetgate_admin {\n\t\t\ttoken_file " + tokenFile + "\n\t\t\tpublic_url " + lbURL + "\n\t\t}\n\t}",
+		extraRoutes: "route /admin/* {\n\t\twidgetgate_admin {\n\t\t\ttoken_file " + tokenFile + "\n\t\t\tpublic_url " + lbURL + "\n\t\t}\n\t}\n" +
+			"\troute /ops/* {\n\t\tbasic_auth {\n\t\t\t" + opsUser + " " + strings.TrimSpace(hash) + "\n\t\t}\n" +
+			"\t\twidgetgate_admin {\n\t\t\ttrust_auth_directive\n\t\t\tpublic_url " + lbOrigin + "/ops\n\t\t}\n\t}",
 	})
 	prov = a.provider.AddToken
 	return a
@@ -582,4 +597,165 @@ func TestAdminInvalidIDs(t *testing.T) {
 	if r := a.api(t, a.gw, "GET", "passports/pp-crm", "", adminToken); r.status != 404 {
 		t.Errorf("show a deleted id: %d %s", r.status, r.raw)
 	}
+}
+
+// TestAdminCrossOrigin: every state-changing admin route refuses what a
+// page on another origin can make a browser send. A request naming a
+// foreign Origin (or "null", a sandboxed page's) or with Sec-Fetch-Site
+// other than same-origin/none is 403 cross_origin_request; a body a form
+// or a no-cors fetch can send (text/plain, urlencoded, multipart) or an
+// unlabelled one is 415 unsupported_media_type. Both admin mounts: the
+// bearer token one, and the basic_auth + trust_auth_directive one (where
+// the browser's cached credentials made the attack work). Vault is
+// unchanged afterwards. Automation (no Origin, no Sec-Fetch-Site) and the
+// operator page's own requests still work.
+func TestAdminCrossOrigin(t *testing.T) {
+	a := startAdmin(t)
+	before := seedAdmin(t, a)
+
+	mounts := []struct {
+		name, base string
+		auth       func(http.Header)
+	}{
+		{"bearer", "/admin", func(h http.Header) { h.Set("Authorization", "Bearer "+adminToken) }},
+		{"basic_auth", "/ops", func(h http.Header) { h.Set("Authorization", "Basic "+basic(opsUser, opsPassword)) }},
+	}
+	// Every state-changing route, with the body it takes (empty: none).
+	routes := []struct {
+		name, method, path, body string
+	}{
+		{"create", "POST", "passports", `{"provider": "custom:crm", "displayName": "Evil"}`},
+		{"delete", "DELETE", "passports/pp-crm", ""},
+		{"connect (OAuth)", "POST", "passports/pp-crm/connect", ""},
+		{"connect (Appspace)", "POST", "passports/pp-as/connect", `{"subjectId": "evil", "refreshToken": "evil", "instanceUrl": "https://evil.example"}`},
+		{"disconnect", "POST", "passports/pp-crm/disconnect", ""},
+		{"put bindings", "PUT", "bindings/front-desk", `{"crm": "pp-as"}`},
+		{"put bindings (new instance)", "PUT", "bindings/evil-screen", `{"crm": "pp-crm"}`},
+	}
+	type attack struct {
+		name        string
+		origin      string // "" = no Origin header
+		fetchSite   string // "" = no Sec-Fetch-Site header
+		contentType string // "json" = application/json; "" = none
+		body        string // "" = the route's body, or {} for a bodyless route
+		noBody      bool   // send no body at all
+		status      int
+		code        string
+	}
+	const crossOrigin, mediaType = "cross_origin_request", "unsupported_media_type"
+	attacks := []attack{
+		{name: "evil Origin", origin: "https://evil.example", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Origin null (sandboxed page)", origin: "null", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Origin on another port", origin: lbOrigin + ":8443", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Origin with another scheme", origin: "https://lb.example", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Origin of a subdomain", origin: "http://evil.lb.example", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Sec-Fetch-Site cross-site", fetchSite: "cross-site", contentType: "json", status: 403, code: crossOrigin},
+		{name: "Sec-Fetch-Site same-site", fetchSite: "same-site", contentType: "json", status: 403, code: crossOrigin},
+		{name: "right Origin, Sec-Fetch-Site cross-site", origin: lbOrigin, fetchSite: "cross-site", contentType: "json", status: 403, code: crossOrigin},
+		{name: "evil Origin, form body", origin: "https://evil.example", fetchSite: "cross-site", contentType: "application/x-www-form-urlencoded", body: "a=b", status: 403, code: crossOrigin},
+		{name: "text/plain", contentType: "text/plain", status: 415, code: mediaType},
+		{name: "text/plain;charset=UTF-8", contentType: "text/plain;charset=UTF-8", status: 415, code: mediaType},
+		{name: "form", contentType: "application/x-www-form-urlencoded", body: "provider=custom%3Acrm", status: 415, code: mediaType},
+		{name: "empty form", contentType: "application/x-www-form-urlencoded", noBody: true, status: 415, code: mediaType},
+		{name: "multipart", contentType: "multipart/form-data; boundary=x", body: "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--x--\r\n", status: 415, code: mediaType},
+		{name: "text/plain from the right Origin", origin: lbOrigin, fetchSite: "same-origin", contentType: "text/plain", status: 415, code: mediaType},
+		{name: "JSON look-alike type", contentType: "text/json", status: 415, code: mediaType},
+		{name: "a body without Content-Type", contentType: "", body: `{"crm": "pp-as"}`, status: 415, code: mediaType},
+	}
+	for _, m := range mounts {
+		for _, rt := range routes {
+			for _, at := range attacks {
+				t.Run(m.name+"/"+rt.name+"/"+at.name, func(t *testing.T) {
+					hdr := http.Header{}
+					m.auth(hdr)
+					if at.origin != "" {
+						hdr.Set("Origin", at.origin)
+					}
+					if at.fetchSite != "" {
+						hdr.Set("Sec-Fetch-Site", at.fetchSite)
+						hdr.Set("Sec-Fetch-Mode", "no-cors")
+					}
+					body := at.body
+					if body == "" && !at.noBody {
+						body = cmp.Or(rt.body, "{}")
+					}
+					switch at.contentType {
+					case "":
+					case "json":
+						hdr.Set("Content-Type", "application/json")
+					default:
+						hdr.Set("Content-Type", at.contentType)
+					}
+					r := adminRequest(t, rt.method, a.gw.URL+m.base+"/api/"+rt.path, body, hdr)
+					if r.status != at.status || r.json["code"] != at.code {
+						t.Errorf("%s %s%s: %d %s, want %d %s", rt.method, m.base, rt.path, r.status, r.raw, at.status, at.code)
+					}
+				})
+			}
+		}
+	}
+	checkVaultUnchanged(t, a, before)
+
+	// What must keep working: automation (neither header, a bodyless POST
+	// without Content-Type), and the operator page's own requests (its
+	// origin, same-origin fetch metadata, JSON with a charset).
+	page := func(h http.Header) {
+		h.Set("Origin", lbOrigin)
+		h.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for _, m := range mounts {
+		for _, tc := range []struct {
+			name, method, path, body, contentType string
+			browser                               bool
+			status                                int
+		}{
+			{"create", "POST", "passports", `{"provider": "custom:crm"}`, "application/json", false, 201},
+			{"create from the page", "POST", "passports", `{"provider": "custom:crm"}`, "application/json; charset=utf-8", true, 201},
+			{"bind", "PUT", "bindings/front-desk", `{"crm": "pp-crm"}`, "application/json", false, 200},
+			{"bind from the page", "PUT", "bindings/front-desk", `{"crm": "pp-crm"}`, "application/json", true, 200},
+			{"connect, no body, no Content-Type", "POST", "passports/pp-crm/connect", "", "", false, 200},
+			{"connect from the page, no body", "POST", "passports/pp-crm/connect", "", "", true, 200},
+			{"connect, no body, JSON Content-Type", "POST", "passports/pp-crm/connect", "", "application/json", false, 200},
+			{"read from another origin (unreadable there; GET changes nothing)", "GET", "passports/pp-crm", "", "", false, 200},
+		} {
+			t.Run(m.name+"/allowed/"+tc.name, func(t *testing.T) {
+				hdr := http.Header{}
+				m.auth(hdr)
+				if tc.contentType != "" {
+					hdr.Set("Content-Type", tc.contentType)
+				}
+				if tc.browser {
+					page(hdr)
+				}
+				if tc.method == "GET" {
+					hdr.Set("Origin", "https://evil.example")
+					hdr.Set("Sec-Fetch-Site", "cross-site")
+				}
+				r := adminRequest(t, tc.method, a.gw.URL+m.base+"/api/"+tc.path, tc.body, hdr)
+				if r.status != tc.status {
+					t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, r.status, r.raw, tc.status)
+				}
+			})
+		}
+	}
+	// Disconnect and delete last, from the page: they end the passport.
+	for _, m := range mounts {
+		id := "pp-page-" + m.name
+		a.vault.PutPassport(t, id, "custom:crm", "at-"+id)
+		for _, tc := range []struct {
+			method, path string
+			status       int
+		}{{"POST", "passports/" + id + "/disconnect", 200}, {"DELETE", "passports/" + id, 204}} {
+			hdr := http.Header{}
+			m.auth(hdr)
+			page(hdr)
+			if r := adminRequest(t, tc.method, a.gw.URL+m.base+"/api/"+tc.path, "", hdr); r.status != tc.status {
+				t.Errorf("%s: %s %s from the page: %d %s, want %d", m.name, tc.method, tc.path, r.status, r.raw, tc.status)
+			}
+		}
+	}
+}
+
+func basic(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }

@@ -162,6 +162,14 @@
       needToken(token() ? 'The admin token was not accepted. Enter it again.' : '');
       return '';
     }
+    if (err && err.code === 'cross_origin_request') {
+      // The page itself was opened at another address than the handler's
+      // public_url (another host name or port), so its changes are refused
+      // as cross-site: say where to open it instead of a bare refusal.
+      var refused = 'widgetgate refused the change because this page is open at ' + location.origin +
+        ', which is not the admin handler\'s public_url. Open the page at its public_url.';
+      return what ? what + ': ' + refused : refused;
+    }
     var msg = err && err.message ? err.message : String(err);
     msg = msg.charAt(0).toUpperCase() + msg.slice(1);
     if (!/[.!?]$/.test(msg)) msg += '.';
