@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -19,6 +20,17 @@ var (
 	// ErrInactive: the bound passport is missing, inactive or its token expired.
 	ErrInactive = errors.New("passport not active")
 )
+
+// Defaults of the cache's bounds.
+const (
+	DefaultMaxInstances       = 10_000
+	DefaultMaxPassports       = 10_000
+	DefaultMaxConcurrentReads = 32
+)
+
+// errGaveUp: the caller that started a shared read went away before the
+// read could start. Callers still waiting start the read again.
+var errGaveUp = errors.New("caller gave up waiting for a store read")
 
 // CacheConfig tunes the cache.
 type CacheConfig struct {
@@ -38,6 +50,20 @@ type CacheConfig struct {
 	// expired (refresh.Refresher.Refresh). It returns an error wrapping
 	// ErrNotRefreshable when the passport cannot be refreshed.
 	Refresh func(ctx context.Context, stale *Passport) (*Passport, error)
+	// MaxInstances bounds how many instances' bindings are kept, least
+	// recently used out first. "Not bound" answers are kept apart, up to
+	// as many again, so a flood of unknown instance ids (anyone who can
+	// reach the sidecar chooses them in headers mode) cannot push out the
+	// instances that exist. Default DefaultMaxInstances.
+	MaxInstances int
+	// MaxPassports bounds how many passports are kept (and, apart, as
+	// many "not found" answers). Default DefaultMaxPassports.
+	MaxPassports int
+	// MaxConcurrentReads bounds the store reads the cache makes at once,
+	// background re-reads included. Callers beyond it wait, for as long as
+	// their context allows; they never fail because of the bound. Size the
+	// store's connection pool to it. Default DefaultMaxConcurrentReads.
+	MaxConcurrentReads int
 }
 
 // Cache resolves (instance, authKey) to a passport, keeping Vault off the
@@ -47,11 +73,74 @@ type CacheConfig struct {
 type Cache struct {
 	store    Store
 	cfg      CacheConfig
-	bindings sync.Map // instance -> *entry[Bindings]
-	passes   sync.Map // passport id -> *entry[*Passport]
+	bindings *table[Bindings]  // by instance
+	passes   *table[*Passport] // by passport id
 	flight   singleflight.Group
-	ctx      context.Context // background refreshes stop with it
-	reads    atomic.Int64
+	// slots bounds concurrent store reads: a flood of unknown ids must not
+	// open a connection to Vault each.
+	slots chan struct{}
+	ctx   context.Context // background refreshes stop with it
+	reads atomic.Int64
+	// The store's methods as values, made once: a method value made per
+	// call is an allocation per call.
+	readBindings func(context.Context, string) (Bindings, error)
+	readPassport func(context.Context, string) (*Passport, error)
+}
+
+// table is a bounded LRU of entries, with "not found" and "malformed"
+// answers in an LRU of their own: callers choose the ids they ask for, the
+// store decides which exist, and only the former can grow without limit.
+type table[T any] struct {
+	found   *lru.Cache[string, *entry[T]]
+	missing *lru.Cache[string, *entry[T]]
+	mu      sync.Mutex // serialises put and remove, so a key is in one LRU only
+}
+
+func newTable[T any](size int) *table[T] {
+	found, err := lru.New[string, *entry[T]](size)
+	if err != nil {
+		panic(err) // only for size <= 0, which NewCache rules out
+	}
+	missing, _ := lru.New[string, *entry[T]](size)
+	return &table[T]{found: found, missing: missing}
+}
+
+// get returns key's entry and marks it recently used. The call path reads
+// this on every call: one lock, no allocation.
+func (t *table[T]) get(key string) (*entry[T], bool) {
+	if e, ok := t.found.Get(key); ok {
+		return e, true
+	}
+	return t.missing.Get(key)
+}
+
+// peek is get without marking the entry used.
+func (t *table[T]) peek(key string) (*entry[T], bool) {
+	if e, ok := t.found.Peek(key); ok {
+		return e, true
+	}
+	return t.missing.Peek(key)
+}
+
+func (t *table[T]) contains(key string) bool { return t.found.Contains(key) || t.missing.Contains(key) }
+
+func (t *table[T]) put(key string, e *entry[T]) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e.err != nil {
+		t.found.Remove(key)
+		t.missing.Add(key, e)
+	} else {
+		t.missing.Remove(key)
+		t.found.Add(key, e)
+	}
+}
+
+func (t *table[T]) remove(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.found.Remove(key)
+	t.missing.Remove(key)
 }
 
 type entry[T any] struct {
@@ -73,8 +162,30 @@ func NewCache(ctx context.Context, store Store, cfg CacheConfig) *Cache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, cfg: cfg, ctx: ctx}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = DefaultMaxInstances
+	}
+	if cfg.MaxPassports <= 0 {
+		cfg.MaxPassports = DefaultMaxPassports
+	}
+	if cfg.MaxConcurrentReads <= 0 {
+		cfg.MaxConcurrentReads = DefaultMaxConcurrentReads
+	}
+	return &Cache{store: store, cfg: cfg, ctx: ctx,
+		bindings: newTable[Bindings](cfg.MaxInstances), passes: newTable[*Passport](cfg.MaxPassports),
+		slots:        make(chan struct{}, cfg.MaxConcurrentReads),
+		readBindings: store.Bindings, readPassport: store.Passport}
 }
+
+// CachedInstances returns how many instances the cache holds: with
+// bindings, and known to have none (bound at most MaxInstances each).
+func (c *Cache) CachedInstances() (bound, unbound int) {
+	return c.bindings.found.Len(), c.bindings.missing.Len()
+}
+
+// CachedPassports returns how many passports (and "not found" answers for
+// passport ids) the cache holds.
+func (c *Cache) CachedPassports() int { return c.passes.found.Len() + c.passes.missing.Len() }
 
 // StoreReads returns how many reads the cache has made from the store.
 func (c *Cache) StoreReads() int64 { return c.reads.Load() }
@@ -134,17 +245,17 @@ func (c *Cache) Refresh(ctx context.Context, stale *Passport) (*Passport, error)
 
 // ForgetBindings drops the cached bindings of instance, so a change an
 // administrator just made applies to the next call.
-func (c *Cache) ForgetBindings(instance string) { c.bindings.Delete(instance) }
+func (c *Cache) ForgetBindings(instance string) { c.bindings.remove(instance) }
 
 // Store caches p as freshly read, e.g. after this replica refreshed it.
 func (c *Cache) Store(p *Passport) {
-	c.passes.Store(p.ID, &entry[*Passport]{val: p, fetched: c.cfg.Now()})
+	c.passes.put(p.ID, &entry[*Passport]{val: p, fetched: c.cfg.Now()})
 }
 
 // Update replaces p's cached copy, if there is one: passports the
 // background refresher renews but no call uses stay out of memory.
 func (c *Cache) Update(p *Passport) {
-	if _, ok := c.passes.Load(p.ID); ok {
+	if c.passes.contains(p.ID) {
 		c.Store(p)
 	}
 }
@@ -155,10 +266,10 @@ func (c *Cache) Update(p *Passport) {
 // looks at every stored passport; caching those no call uses would make
 // memory grow with the number of passports in Vault.
 func (c *Cache) Current(ctx context.Context, id string) (*Passport, error) {
-	if v, ok := c.passes.Load(id); ok {
-		if e := v.(*entry[*Passport]); e.err == nil && c.cfg.Now().Sub(e.fetched) < c.cfg.TTL {
-			return e.val, nil
-		}
+	// peek: the refresher's visits must not keep a passport no call uses
+	// from being evicted.
+	if e, ok := c.passes.peek(id); ok && e.err == nil && c.cfg.Now().Sub(e.fetched) < c.cfg.TTL {
+		return e.val, nil
 	}
 	c.reads.Add(1)
 	p, err := c.store.Passport(ctx, id)
@@ -177,7 +288,7 @@ func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (st
 	if instance == "" {
 		return "", fmt.Errorf("%w: no instance given and no static binding for %q", ErrNotBound, authKey)
 	}
-	b, err := load(ctx, c, &c.bindings, "bindings/", instance, false, c.store.Bindings,
+	b, err := load(ctx, c, c.bindings, "bindings/", instance, false, c.readBindings,
 		func(Bindings) bool { return true })
 	if errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("%w: instance %s has no bindings", ErrNotBound, instance)
@@ -193,7 +304,7 @@ func (c *Cache) boundPassport(ctx context.Context, instance, authKey string) (st
 }
 
 func (c *Cache) passport(ctx context.Context, id string, force bool) (*Passport, error) {
-	p, err := load(ctx, c, &c.passes, "passports/", id, force, c.store.Passport,
+	p, err := load(ctx, c, c.passes, "passports/", id, force, c.readPassport,
 		func(p *Passport) bool { return p.Active() && !p.Expired(c.cfg.Now(), c.cfg.Skew) })
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrMalformed) {
 		return nil, fmt.Errorf("%w: passport %s: %w", ErrInactive, id, err)
@@ -205,62 +316,115 @@ func (c *Cache) passport(ctx context.Context, id string, force bool) (*Passport,
 // absent (or when force is set); kind+key names the read. A value older
 // than TTL is served while a background read replaces it, but only if
 // usable(value): an expired token is never served stale.
-func load[T any](ctx context.Context, c *Cache, m *sync.Map, kind, key string, force bool,
+func load[T any](ctx context.Context, c *Cache, t *table[T], kind, key string, force bool,
 	read func(context.Context, string) (T, error), usable func(T) bool) (T, error) {
 	var zero T
 	now := c.cfg.Now()
-	if v, ok := m.Load(key); ok {
-		e := v.(*entry[T])
-		// A forced re-read (the cached token expired) still waits a moment
-		// after the last read, so a passport that stays expired in Vault
-		// costs one Vault read a second, not one per call.
-		if age := now.Sub(e.fetched); age < c.cfg.TTL && (!force || age < time.Second) {
+	if e, ok := t.get(key); ok {
+		if fresh(c, e, now, force) {
 			return e.val, e.err
 		}
 		if !force && e.err == nil && usable(e.val) {
 			if now.UnixNano() >= e.nextTry.Load() && e.refreshing.CompareAndSwap(false, true) {
-				go refresh(c, m, kind+key, key, e, read)
+				go refresh(c, t, kind+key, key, e, read)
 			}
 			return e.val, nil
 		}
 	}
-	// Concurrent callers for the same key share one store read. The read
-	// runs on the cache's context, not the caller's: a caller giving up
-	// must not fail the read for the others waiting on it.
-	ch := c.flight.DoChan(kind+key, func() (any, error) { return fetch(c, m, key, read) })
-	select {
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case res := <-ch:
-		if res.Err != nil {
-			return zero, res.Err
+	for {
+		// Concurrent callers for the same key share one store read. The
+		// wait for a read slot is on the context of the caller who started
+		// the flight, so reads nobody waits for any more do not queue up;
+		// the read itself runs on the cache's context: a caller giving up
+		// must not fail a read already under way for the others.
+		ch := c.flight.DoChan(kind+key, func() (any, error) {
+			if !c.acquire(ctx) {
+				return nil, errGaveUp
+			}
+			defer c.release()
+			// A flight that ended between our miss and this one's start
+			// has cached the answer: without this look, callers arriving
+			// in that gap would each read the same key again.
+			if e, ok := t.peek(key); ok && fresh(c, e, c.cfg.Now(), force) {
+				return e, nil
+			}
+			return fetch(c, t, key, read)
+		})
+		select {
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case res := <-ch:
+			if errors.Is(res.Err, errGaveUp) && ctx.Err() == nil {
+				continue // the flight's first caller left; start it again
+			}
+			if res.Err != nil {
+				return zero, res.Err
+			}
+			e := res.Val.(*entry[T])
+			return e.val, e.err
 		}
-		e := res.Val.(*entry[T])
-		return e.val, e.err
 	}
 }
+
+// fresh reports whether e can be served as it is at now. A forced re-read
+// (the cached token expired) still waits a moment after the last read, so
+// a passport that stays expired in Vault costs one Vault read a second, not
+// one per call.
+func fresh[T any](c *Cache, e *entry[T], now time.Time, force bool) bool {
+	age := now.Sub(e.fetched)
+	return age < c.cfg.TTL && (!force || age < time.Second)
+}
+
+// acquire takes a read slot, waiting while ctx allows. A slot freed just
+// as ctx ends is handed back: select picks at random between ready cases,
+// and a read for a caller already gone must not take a live caller's turn.
+func (c *Cache) acquire(ctx context.Context) bool {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if ctx.Err() != nil {
+		c.release()
+		return false
+	}
+	return true
+}
+
+func (c *Cache) release() { <-c.slots }
 
 // fetch reads key from the store and caches the answer, including "not
 // found" and "malformed" (so unknown ids do not hammer the store), but not a
 // failure to reach the store: the next call retries that.
-func fetch[T any](c *Cache, m *sync.Map, key string, read func(context.Context, string) (T, error)) (*entry[T], error) {
+func fetch[T any](c *Cache, t *table[T], key string, read func(context.Context, string) (T, error)) (*entry[T], error) {
 	c.reads.Add(1)
 	val, err := read(c.ctx, key)
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrMalformed) {
 		return nil, err
 	}
 	e := &entry[T]{val: val, err: err, fetched: c.cfg.Now()}
-	m.Store(key, e)
+	t.put(key, e)
 	return e, nil
 }
 
-// refresh re-reads a stale entry in the background. On failure the stale
-// value keeps serving and the next attempt waits, so a Vault outage costs
-// one Vault call per key per retry interval, not one per request.
-func refresh[T any](c *Cache, m *sync.Map, flightKey, key string, old *entry[T], read func(context.Context, string) (T, error)) {
+// refresh re-reads a stale entry in the background, within the same read
+// bound as callers' reads (many entries can go stale at once). On failure
+// the stale value keeps serving and the next attempt waits, so a Vault
+// outage costs one Vault call per key per retry interval, not one per
+// request.
+func refresh[T any](c *Cache, t *table[T], flightKey, key string, old *entry[T], read func(context.Context, string) (T, error)) {
 	defer old.refreshing.Store(false)
-	_, err, _ := c.flight.Do(flightKey, func() (any, error) { return fetch(c, m, key, read) })
-	if err != nil {
+	_, err, _ := c.flight.Do(flightKey, func() (any, error) {
+		if !c.acquire(c.ctx) {
+			return nil, c.ctx.Err()
+		}
+		defer c.release()
+		return fetch(c, t, key, read)
+	})
+	switch {
+	case err == nil, errors.Is(err, errGaveUp): // joined a caller's read that was abandoned: the next call tries again
+	case c.ctx.Err() != nil: // the cache is shutting down (reload, stop)
+	default:
 		old.nextTry.Store(c.cfg.Now().Add(min(c.cfg.TTL, 5*time.Second)).UnixNano())
 		c.cfg.Logger.Warn("background re-read failed; serving the cached value", "key", flightKey, "error", err)
 	}
