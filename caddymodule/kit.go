@@ -51,12 +51,21 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) (bool, *pr
 		return true, newProblem(http.StatusNotFound, "unknown_widget", "no widget page for "+id)
 	}
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	// Only the configured hosts may frame widgets.
+	// The page is the widget package's HTML, so it is hostile, and it is
+	// served from the sidecar's origin. The host's iframe sandboxes it, but
+	// nothing stops anyone from opening it top-level (a link is enough),
+	// where it would run as the sidecar's origin: it could read anything
+	// else served there (an admin handler on the same site, with the
+	// operator's cached credentials) and use its storage. "sandbox
+	// allow-scripts" gives the page an opaque origin however it is opened,
+	// as the host's <iframe sandbox="allow-scripts"> does; the kit needs
+	// nothing more (it talks to the host with postMessage, and loads as a
+	// plain script). frame-ancestors: only the configured hosts may frame it.
 	ancestors := "'none'"
 	if len(h.AllowedOrigins) > 0 {
 		ancestors = strings.Join(h.AllowedOrigins, " ")
 	}
-	hdr.Set("Content-Security-Policy", "frame-ancestors "+ancestors)
+	hdr.Set("Content-Security-Policy", "sandbox allow-scripts; frame-ancestors "+ancestors)
 	w.Write(injectKit(wd.HTML))
 	return true, nil
 }

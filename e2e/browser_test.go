@@ -24,8 +24,12 @@ import (
 // Chromium against the real stack in signed caller-context mode, through
 // e2e/browser/kit.test.mjs (playwright-core): the calendar, my-saas and
 // graph-calendar widgets render the stand-in's data, and a hostile widget
-// on the same page gets nothing it tries for. Screenshots go to
-// e2e/browser/out/.
+// on the same page gets nothing it tries for. Then the hostile widget's
+// page is opened top-level (a link is enough) by an operator whose browser
+// holds the Basic credentials of an admin handler on the same site: it must
+// run with an opaque origin, read nothing from the admin API and change
+// nothing through it; and forms a page on another origin auto-submits to
+// the admin API are refused. Screenshots go to e2e/browser/out/.
 func TestBrowserKit(t *testing.T) {
 	node, chromium := browserDeps(t)
 
@@ -37,10 +41,20 @@ func TestBrowserKit(t *testing.T) {
 	}
 	hostOrigin := "http://" + ln.Addr().String()
 
+	// The admin handler on the sidecar's own site, behind basic_auth: the
+	// set-up the README advises against, and the one a widget page opened
+	// top-level could abuse if it ran with the sidecar's origin.
+	const opsUser, opsPassword = "ops", "ops-password-b7e2"
+	hash, err := testenv.Run(t, "hash-password", "--algorithm", "bcrypt", "--bcrypt-cost", "4", "--plaintext", opsPassword)
+	if err != nil {
+		t.Fatalf("hash-password: %v\n%s", err, hash)
+	}
 	e := start(t, options{
 		globalExtra:  "context_keys {\n\t\t\thmac_vault\n\t\t}",
 		handlerBlock: "caller_context signed\n\t\t\tcontext_audience widgetgate\n\t\t\tallowed_origins " + hostOrigin,
 		extraWidgets: map[string]map[string]string{"hostile": {"schema.json": hostileSchema, "widget.html": hostileHTML}},
+		extraRoutes: "route /admin/* {\n\t\tbasic_auth {\n\t\t\t" + opsUser + " " + strings.TrimSpace(hash) + "\n\t\t}\n" +
+			"\t\twidgetgate_admin {\n\t\t\ttrust_auth_directive\n\t\t\tpublic_url http://{addr}/admin\n\t\t}\n\t}",
 	})
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -93,10 +107,24 @@ func TestBrowserKit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("browser", "kit.test.mjs"))
-	cmd.Env = append(os.Environ(), "HOST_URL="+hostOrigin+"/", "OUT_DIR="+out, "CHROMIUM_BIN="+chromium)
+	cmd.Env = append(os.Environ(), "HOST_URL="+hostOrigin+"/", "OUT_DIR="+out, "CHROMIUM_BIN="+chromium,
+		"WIDGET_URL="+e.gw.URL+"/sidecar/widgets/hostile/widget.html", "ADMIN_URL="+e.gw.URL+"/admin/",
+		"ADMIN_USER="+opsUser, "ADMIN_PASSWORD="+opsPassword, "ADMIN_PASSPORT=pp-google")
 	cmd.WaitDelay = 10 * time.Second
 	output, err := cmd.CombinedOutput()
 	t.Logf("kit.test.mjs:\n%s", output)
+	// The top-level page's POST to the admin API (with the operator's
+	// credentials, if the browser attached them) disconnected nothing.
+	if rec, err := e.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/passports/pp-google"); err != nil {
+		t.Errorf("pp-google is gone from Vault: %v", err)
+	} else if rec.Data["status"] != "active" || rec.Data["access_token"] != token || rec.Data["refresh_token"] == nil {
+		t.Errorf("the widget page opened top-level, or a cross-site form, changed pp-google through the admin API: status %v, fields %v", rec.Data["status"], keys(rec.Data))
+	}
+	if ids, err := e.vault.Client.Logical().List("secret/metadata/widgetgate/passports"); err != nil {
+		t.Errorf("listing passports: %v", err)
+	} else if got := fmt.Sprint(ids.Data["keys"]); got != "[pp-google pp-ms pp-saas]" {
+		t.Errorf("passports after the cross-site forms: %s, want only the three the test stored", got)
+	}
 	if err != nil {
 		t.Fatalf("the browser check failed (%v); screenshots and the browser console are in %s", err, out)
 	}
@@ -119,6 +147,7 @@ func TestBrowserKit(t *testing.T) {
 	if !maps.Equal(seen, want) {
 		t.Errorf("provider saw %v, want %v", seen, want)
 	}
+
 }
 
 // browserDeps finds node, Chromium and playwright-core, failing (never
@@ -176,6 +205,10 @@ const hostileHTML = `<!doctype html>
 <script>
 (async function () {
   var list = document.getElementById('checks');
+  if (window.parent === window) {
+    await topLevel();
+    return;
+  }
   var leaked = /Team stand-up|alpha|Planning|"isSuccess":true/;
   function record(name, verdict, detail) {
     var li = document.createElement('li');
@@ -304,10 +337,49 @@ const hostileHTML = `<!doctype html>
   } catch (e) {
     record('hostile-script', 'error', e.name + ': ' + e.message);
   }
-  var done = document.createElement('p');
-  done.id = 'done';
-  done.textContent = 'done';
-  document.body.appendChild(done);
+  finish();
+
+  function finish() {
+    var done = document.createElement('p');
+    done.id = 'done';
+    done.textContent = 'done';
+    document.body.appendChild(done);
+  }
+
+  // Opened top-level (a link to the page is enough), on the sidecar's site,
+  // in a browser holding the operator's admin credentials: the page tries
+  // the admin API. With the sidecar's origin it could read it and post to it.
+  async function topLevel() {
+    document.querySelector('h1').textContent = 'Hostile widget, opened top-level: attempts';
+    var origin = self.origin;
+    record('top-level-origin', origin === 'null' ? 'blocked' : 'LEAK', 'self.origin = ' + origin);
+    var admin = new URL('/admin/api/', location.href).href;
+    try {
+      var res = await fetch(admin + 'passports', { credentials: 'include' });
+      var text = await res.text();
+      record('top-level-admin-read', res.ok ? 'LEAK' : 'blocked', 'HTTP ' + res.status + ' ' + text.slice(0, 80));
+    } catch (e) {
+      record('top-level-admin-read', 'blocked', e.name + ': ' + e.message);
+    }
+    // What an auto-submitted form sends: a simple request, no preflight.
+    var target = new URLSearchParams(location.search).get('passport') || 'pp-google';
+    try {
+      var res2 = await fetch(admin + 'passports/' + target + '/disconnect', {
+        method: 'POST', mode: 'no-cors', credentials: 'include',
+        headers: { 'Content-Type': 'text/plain' }, body: '{}',
+      });
+      record('top-level-admin-disconnect', res2.type === 'opaque' || !res2.ok ? 'blocked' : 'LEAK', 'response ' + res2.type + ' ' + res2.status);
+    } catch (e) {
+      record('top-level-admin-disconnect', 'blocked', e.name + ': ' + e.message);
+    }
+    try {
+      localStorage.setItem('hostile', '1');
+      record('top-level-storage', 'LEAK', 'wrote to the sidecar origin\'s localStorage');
+    } catch (e) {
+      record('top-level-storage', 'blocked', e.name + ': ' + e.message);
+    }
+    finish();
+  }
 })();
 </script>
 </body>

@@ -7,13 +7,24 @@
 //
 // It opens the host page and checks what a person would see: each widget
 // shows the stand-in's data, fetched through the kit and widgetgate, and
-// the hostile widget got nothing it tried for. It saves screenshots to
-// OUT_DIR and exits non-zero, saying why, on any failure.
+// the hostile widget got nothing it tried for. With WIDGET_URL (the hostile
+// widget's page on the sidecar) and ADMIN_URL, ADMIN_USER, ADMIN_PASSWORD
+// (an admin handler on the same site behind basic_auth), it then opens the
+// admin page, so the browser holds the operator's credentials, and the
+// widget page top-level, as a link would: the page must have an opaque
+// origin and get nothing from the admin API (ADMIN_PASSPORT is the
+// passport it tries to disconnect; the Go test checks Vault). It saves
+// screenshots to OUT_DIR and exits non-zero, saying why, on any failure.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './launch.mjs';
 
 const HOST_URL = process.env.HOST_URL;
+const WIDGET_URL = process.env.WIDGET_URL || '';
+const ADMIN_URL = process.env.ADMIN_URL || '';
+const ADMIN_USER = process.env.ADMIN_USER || '';
+const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD || '';
+const ADMIN_PASSPORT = process.env.ADMIN_PASSPORT || 'pp-google';
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out');
 const TIMEOUT = 30_000;
 
@@ -39,6 +50,14 @@ const HOSTILE_CHECKS = {
   'steal-context-token': /./, // the host's /context refuses other sites
 };
 
+// The hostile widget's attempts when its page is opened top-level.
+const TOP_LEVEL_CHECKS = {
+  'top-level-origin': /^self\.origin = null$/, // CSP sandbox: an opaque origin even top-level
+  'top-level-admin-read': /TypeError/, // a cross-origin read the admin API does not allow
+  'top-level-admin-disconnect': /./, // unreadable; the Go test checks Vault
+  'top-level-storage': /SecurityError/,
+};
+
 const failures = [];
 const fail = (msg) => { failures.push(msg); console.error('FAIL: ' + msg); };
 const log = (msg) => console.log(msg);
@@ -49,7 +68,10 @@ if (!HOST_URL) {
 }
 mkdirSync(OUT_DIR, { recursive: true });
 
-const { context, profile } = await launch('kit.test.mjs');
+// The operator's browser: it answers the admin handler's basic_auth
+// challenge, as a browser that cached the credentials does.
+const { context, profile } = await launch('kit.test.mjs',
+  ADMIN_USER ? { httpCredentials: { username: ADMIN_USER, password: ADMIN_PASSWORD } } : {});
 
 const consoleErrors = [];
 const pageErrors = [];
@@ -140,6 +162,14 @@ try {
   // 5. No errors, except what the hostile widget's own attempts caused:
   // the sidecar's 404 for the APIs it does not have, and the browser's
   // CORS refusals of its direct requests.
+  // 6. The hostile widget's page opened top-level by the operator, whose
+  // browser holds the admin credentials.
+  if (WIDGET_URL) await topLevel();
+
+  // 7. A page on another origin auto-submits forms to the admin API: the
+  // browser attaches the operator's basic_auth credentials by itself.
+  if (ADMIN_URL) await crossSiteForms();
+
   for (const e of pageErrors) fail(`page error: ${e.stack || e}`);
   for (const e of consoleErrors) {
     // Chrome reports the CORS refusal at the hostile frame's page, and the
@@ -153,6 +183,95 @@ try {
 } finally {
   await context.close().catch(() => {});
   rmSync(profile, { recursive: true, force: true });
+}
+
+async function topLevel() {
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(TIMEOUT);
+  // Its console is the hostile page's: logged, never a failure (its
+  // refused requests are reported there).
+  tab.on('console', (msg) => writeFileSync(join(OUT_DIR, 'console.log'), `[top-level] [${msg.type()}] ${msg.text()} (${msg.location()?.url ?? ''})\n`, { flag: 'a' }));
+  tab.on('pageerror', (err) => fail(`top-level widget page error: ${err.stack || err}`));
+  try {
+    if (ADMIN_URL) {
+      const adm = await tab.goto(ADMIN_URL, { waitUntil: 'load' });
+      if (!adm || adm.status() !== 200) fail(`the admin page answered ${adm && adm.status()} with the operator's credentials`);
+      else log('ok: the operator is signed in to the admin page (basic_auth)');
+    }
+    const resp = await tab.goto(WIDGET_URL + '?passport=' + encodeURIComponent(ADMIN_PASSPORT), { waitUntil: 'load' });
+    if (!resp || resp.status() !== 200) throw new Error(`the widget page answered ${resp && resp.status()}`);
+    const csp = resp.headers()['content-security-policy'] || '';
+    if (!/(^|;)\s*sandbox allow-scripts\s*(;|$)/.test(csp)) fail(`the widget page's CSP is ${JSON.stringify(csp)}, want "sandbox allow-scripts"`);
+    if (!/frame-ancestors /.test(csp)) fail(`the widget page's CSP lost frame-ancestors: ${JSON.stringify(csp)}`);
+    const origin = await tab.evaluate(() => self.origin);
+    if (origin !== 'null') fail(`the widget page opened top-level runs with origin ${origin}, want "null" (opaque)`);
+    else log('ok: the widget page opened top-level has an opaque origin');
+    await tab.locator('#done').waitFor({ state: 'attached' }).catch(() => fail('the top-level hostile page did not finish its attempts'));
+    const checks = await tab.locator('[data-check]').evaluateAll((els) => els.map((el) => ({
+      name: el.getAttribute('data-check'), verdict: el.getAttribute('data-verdict'), detail: el.getAttribute('data-detail'),
+    })));
+    const seen = new Map(checks.map((c) => [c.name, c]));
+    for (const [name, want] of Object.entries(TOP_LEVEL_CHECKS)) {
+      const c = seen.get(name);
+      if (!c) fail(`top-level: attempt ${name} recorded no outcome`);
+      else if (c.verdict !== 'blocked' || !want.test(c.detail)) fail(`top-level: attempt ${name} was not blocked as expected: verdict ${c.verdict}, ${c.detail} (want ${want})`);
+      else log(`ok: top-level ${name}: ${c.verdict} (${c.detail})`);
+    }
+    for (const c of checks) {
+      if (!(c.name in TOP_LEVEL_CHECKS)) fail(`top-level: unexpected attempt ${c.name}: ${c.verdict} (${c.detail})`);
+    }
+    await tab.screenshot({ path: join(OUT_DIR, 'widget-top-level.png'), fullPage: true });
+  } catch (err) {
+    fail(`top-level widget page: ${err.stack || err}`);
+  } finally {
+    await tab.close().catch(() => {});
+  }
+}
+
+// crossSiteForms opens pages of a made-up origin (served by the browser
+// itself, through playwright's routing) that post forms to the admin API,
+// as a hostile site the operator visits would. Each must be refused with
+// 403 cross_origin_request; the Go test checks Vault.
+async function crossSiteForms() {
+  const evil = 'http://evil.example';
+  const api = new URL('api/', ADMIN_URL).href;
+  const forms = [
+    { name: 'disconnect (urlencoded, empty)', path: `passports/${ADMIN_PASSPORT}/disconnect`, enctype: 'application/x-www-form-urlencoded', fields: '' },
+    { name: 'create (text/plain JSON)', path: 'passports', enctype: 'text/plain',
+      fields: '<input type="hidden" name=\'{"provider":"google","displayName":"evil","x":"\' value=\'"}\'>' },
+  ];
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(TIMEOUT);
+  await context.route(`${evil}/**`, (route) => {
+    const f = forms[Number(new URL(route.request().url()).searchParams.get('form'))];
+    route.fulfill({
+      status: 200, contentType: 'text/html; charset=utf-8',
+      body: `<!doctype html><title>evil</title><form id="f" method="POST" action="${api}${f.path}" enctype="${f.enctype}">${f.fields}</form><script>document.getElementById('f').submit();</script>`,
+    });
+  });
+  try {
+    for (const [i, f] of forms.entries()) {
+      const [resp] = await Promise.all([
+        tab.waitForResponse((r) => r.url() === api + f.path && r.request().method() === 'POST'),
+        tab.goto(`${evil}/?form=${i}`),
+      ]);
+      const body = await resp.text().catch(() => '');
+      const sent = await resp.request().allHeaders();
+      if (resp.status() !== 403 || !body.includes('"cross_origin_request"')) {
+        fail(`cross-site form ${f.name}: ${resp.status()} ${body.slice(0, 200)} (Origin ${sent.origin}), want 403 cross_origin_request`);
+      } else {
+        // The handler sits behind basic_auth: its 403 means the browser
+        // attached the operator's credentials, and the origin check held.
+        log(`ok: cross-site form ${f.name}: refused past basic_auth (403 cross_origin_request, Origin ${sent.origin})`);
+      }
+      if (i === 0) await tab.screenshot({ path: join(OUT_DIR, 'cross-site-form.png'), fullPage: true });
+    }
+  } catch (err) {
+    fail(`cross-site forms: ${err.stack || err}`);
+  } finally {
+    await context.unroute(`${evil}/**`).catch(() => {});
+    await tab.close().catch(() => {});
+  }
 }
 
 if (failures.length > 0) {

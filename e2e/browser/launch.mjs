@@ -10,7 +10,8 @@ export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
 // launch returns a persistent context and its profile folder (remove it
 // when done); it exits the process with status 2 when Chromium can't start.
-export async function launch(script) {
+// extra adds context options (e.g. httpCredentials).
+export async function launch(script, extra = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'widgetgate-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(profile, {
@@ -19,6 +20,7 @@ export async function launch(script) {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
       viewport: { width: 1400, height: 900 },
       timeout: 60_000,
+      ...extra,
     });
     return { context, profile };
   } catch (err) {
