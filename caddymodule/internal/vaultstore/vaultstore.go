@@ -31,7 +31,13 @@ type Config struct {
 	// Timeout bounds one Vault request (never the client's 60 s default:
 	// Vault sits on the request path). Default 5s.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// MaxConnections bounds the connections to Vault; as many are kept
+	// alive between requests. The client's default keeps GOMAXPROCS+1
+	// idle and opens any number: a burst of reads dialled and then closed
+	// thousands of connections. Default passport.DefaultMaxConcurrentReads,
+	// to match the cache's bound on concurrent reads.
+	MaxConnections int
+	Logger         *slog.Logger
 }
 
 // Store reads and writes widgetgate's data in Vault. It is safe for
@@ -89,6 +95,11 @@ func New(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("vault TLS config (ca_cert %q): %w", cfg.CACert, err)
 		}
 	}
+	// After ConfigureTLS, which keeps the transport and changes its TLS
+	// settings only.
+	if err := pool(vc, cfg.MaxConnections); err != nil {
+		return nil, err
+	}
 	client, err := vault.NewClient(vc)
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", vc.Address, err)
@@ -111,6 +122,22 @@ func New(cfg Config) (*Store, error) {
 	s.kv = client.KVv2(s.mount)
 	s.prefix = strings.Trim(cfg.Prefix, "/")
 	return s, nil
+}
+
+// pool sizes the Vault client's connection pool to n connections, all
+// kept alive, so reads reuse connections instead of dialling new ones.
+func pool(vc *vault.Config, n int) error {
+	if n <= 0 {
+		n = passport.DefaultMaxConcurrentReads
+	}
+	t, ok := vc.HttpClient.Transport.(*http.Transport)
+	if !ok {
+		return fmt.Errorf("vault client: unexpected transport %T", vc.HttpClient.Transport)
+	}
+	t.MaxConnsPerHost = n
+	t.MaxIdleConnsPerHost = n
+	t.MaxIdleConns = max(t.MaxIdleConns, n)
+	return nil
 }
 
 // Start logs in to Vault and keeps the sidecar's token alive. It does not
