@@ -59,6 +59,16 @@ type App struct {
 	// expiry, so it is never sent in its last moments. Default 30s.
 	TokenExpirySkew caddy.Duration `json:"token_expiry_skew,omitempty"`
 
+	// CacheMaxInstances bounds the instances whose bindings are kept in
+	// memory, least recently used out first; "not bound" answers are kept
+	// apart, up to as many again, so unknown instance ids cannot push out
+	// real ones. Default 10000.
+	CacheMaxInstances int `json:"cache_max_instances,omitempty"`
+
+	// CacheMaxPassports bounds the passports kept in memory (and, apart,
+	// as many "not found" answers). Default 10000.
+	CacheMaxPassports int `json:"cache_max_passports,omitempty"`
+
 	// StaticBindings bind passports without Vault bindings, for
 	// single-tenant setups: instance id → authKey → passport id. The
 	// instance "*" applies to every instance and to calls that name none.
@@ -116,6 +126,10 @@ type VaultConfig struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Timeout bounds one Vault request. Default 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxConnections bounds the connections to Vault, kept alive and
+	// reused, and the cache's Vault reads at once: calls that need a read
+	// beyond it wait their turn. Default 32.
+	MaxConnections int `json:"max_connections,omitempty"`
 }
 
 // ContextKeysConfig says which keys verify signed caller contexts.
@@ -260,7 +274,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return a.provision(ctx, ctx.Logger())
 }
 
-func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
+func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	a.logger = logger
 	if a.WidgetsDir == "" {
 		return fmt.Errorf("widgets_dir is required")
@@ -279,7 +293,7 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		Address: a.Vault.Address, Namespace: a.Vault.Namespace, Auth: a.Vault.auth(),
 		CACert: a.Vault.CACert, TLSServerName: a.Vault.TLSServerName,
 		Mount: a.Vault.Mount, Prefix: a.Vault.Prefix, Timeout: time.Duration(a.Vault.Timeout),
-		Logger: slog.New(zapslog.NewHandler(logger.Core())),
+		MaxConnections: a.Vault.MaxConnections, Logger: slog.New(zapslog.NewHandler(logger.Core())),
 	})
 	if err != nil {
 		return err
@@ -317,6 +331,10 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		Skew:           skew,
 		StaticBindings: static,
 		Logger:         slogger,
+		MaxInstances:   a.CacheMaxInstances, MaxPassports: a.CacheMaxPassports,
+		// As many reads at once as connections to Vault, so a flood of
+		// unknown ids waits here, bounded by each caller's context.
+		MaxConcurrentReads: a.Vault.MaxConnections,
 	}
 	if !a.Refresh.Disabled {
 		a.refresher = refresh.New(bg, a.store, a.provider, refresh.Config{
@@ -334,6 +352,9 @@ func (a *App) provision(_ caddy.Context, logger *zap.Logger) error {
 		cacheCfg.Refresh = a.refresher.Refresh
 	}
 	a.cache = passport.NewCache(bg, a.store, cacheCfg)
+	if err := registerCacheMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
+		return err
+	}
 
 	var roots *x509.CertPool
 	if a.Upstream.CACert != "" {

@@ -26,6 +26,8 @@ func init() {
 //			widgets_dir <path>
 //			allow_http_upstreams
 //			cache_ttl <duration>
+//			cache_max_instances <n>
+//			cache_max_passports <n>
 //			token_expiry_skew <duration>
 //			bind [<instance>] <authKey> <passportId>
 //			vault {
@@ -38,6 +40,7 @@ func init() {
 //				mount <mount>
 //				prefix <prefix>
 //				timeout <duration>
+//				max_connections <n>
 //				approle {
 //					mount <mount>
 //					role_id <id> | role_id_file <path>
@@ -103,6 +106,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.AllowHTTPUpstreams = true
 		case "cache_ttl":
 			err = durationArg(d, &a.CacheTTL)
+		case "cache_max_instances":
+			err = intArg(d, &a.CacheMaxInstances)
+		case "cache_max_passports":
+			err = intArg(d, &a.CacheMaxPassports)
 		case "token_expiry_skew":
 			err = durationArg(d, &a.TokenExpirySkew)
 		case "bind":
@@ -162,6 +169,8 @@ func (v *VaultConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &v.Prefix)
 		case "timeout":
 			err = durationArg(d, &v.Timeout)
+		case "max_connections":
+			err = intArg(d, &v.MaxConnections)
 		case "approle":
 			v.AppRole = new(AppRoleConfig)
 			err = v.AppRole.unmarshal(d)

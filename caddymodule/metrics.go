@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
 
 // metrics are exported on Caddy's metrics endpoint. Labels are only names
@@ -74,4 +76,42 @@ func (m *metrics) observe(widget, api, outcome string, raw bool, start time.Time
 		c, _ = m.counters.LoadOrStore(key, m.calls.WithLabelValues(widget, api, outcome))
 	}
 	c.(prometheus.Counter).Inc()
+}
+
+// registerCacheMetrics exports the passport cache's size and its Vault
+// reads. They are read from the cache when scraped, so the call path pays
+// nothing for them, and their labels are fixed words: never instance ids.
+// Caddy gives each loaded config its own registry, and each config one
+// app, so these always describe the cache that serves.
+func registerCacheMetrics(reg prometheus.Registerer, c *passport.Cache) error {
+	if reg == nil {
+		return nil
+	}
+	instances := func(answer string, pick func(bound, unbound int) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "cached_instances",
+			Help:        "Widget instances whose bindings are cached (answer=\"bound\"), and instances cached as having none (answer=\"not_bound\"); each at most cache_max_instances.",
+			ConstLabels: prometheus.Labels{"answer": answer},
+		}, func() float64 { return float64(pick(c.CachedInstances())) })
+	}
+	for _, col := range []prometheus.Collector{
+		instances("bound", func(b, _ int) int { return b }),
+		instances("not_bound", func(_, u int) int { return u }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "cached_passports",
+			Help: "Passports (and answers that a passport id does not exist) cached; at most twice cache_max_passports.",
+		}, func() float64 { return float64(c.CachedPassports()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "widgetgate", Name: "cache_vault_reads_total",
+			Help: "Reads of bindings and passports from Vault by the cache: first reads, background re-reads, re-reads of expired tokens.",
+		}, func() float64 { return float64(c.StoreReads()) }),
+	} {
+		if err := reg.Register(col); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
 }
