@@ -383,3 +383,40 @@ func TestCacheStoreAndForgetRespectTheBound(t *testing.T) {
 		t.Errorf("bindings read %d times, want 2 (forgotten in between)", n)
 	}
 }
+
+// BenchmarkResolve measures a cached resolve (what every call pays) and
+// the first resolve of an unknown instance (an in-memory store read, the
+// LRU insert and eviction), with the cache full.
+//
+//	go test -run '^$' -bench Resolve -benchmem ./caddymodule/internal/passport/
+func BenchmarkResolve(b *testing.B) {
+	s := newFakeStore()
+	s.bind("screen", "k", "p")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := passport.NewCache(ctx, s, passport.CacheConfig{TTL: time.Hour, MaxInstances: 1000})
+	for i := range 2000 {
+		c.Resolve(ctx, fmt.Sprintf("fill-%d", i), "k")
+	}
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Resolve(ctx, "screen", "k"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unknown", func(b *testing.B) {
+		ids := make([]string, b.N)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("unknown-%d", i)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := c.Resolve(ctx, ids[i], "k"); !errors.Is(err, passport.ErrNotBound) {
+				b.Fatal(err)
+			}
+		}
+	})
+}
