@@ -1,9 +1,10 @@
 package template
 
 import (
-	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Two byte sets decide what a rendered value may keep unescaped. Both are
@@ -77,48 +78,103 @@ func CheckValue(v string) error {
 }
 
 // checkSegmentValue reports why v cannot be a single path segment: empty, a
-// dot segment, or containing a separator, in any of the forms a server might
-// normalise it to (percent-decoded once or more, fullwidth or look-alike
-// dots and slashes).
+// dot segment, or containing a separator, in any of the forms a server
+// might normalise it to before it routes or opens a file: percent-decoded
+// once or more, Unicode NFKC (which folds the fullwidth, small and other
+// compatibility forms "．" "‥" "︰" "／" "﹨" "℀" to ASCII dots and slashes),
+// or both, in either order.
 func checkSegmentValue(v string) error {
 	if v == "" {
 		return errEmptySegment
 	}
-	// Decode repeatedly: "%252e%252e" is ".." to a server that decodes twice.
-	for range 4 {
-		if err := checkSegmentForm(v); err != nil {
-			return err
-		}
-		d, err := url.PathUnescape(v)
-		if err != nil || d == v {
-			return nil
-		}
-		v = d
-	}
-	return checkSegmentForm(v)
+	// Four decodings: "%252e%252e" is ".." to a server that decodes twice,
+	// and no server is known to decode more than twice.
+	return checkSegmentForms(v, 4)
 }
 
-func checkSegmentForm(v string) error {
-	if strings.ContainsAny(v, "/\\\uff0f\uff3c\u2215\u29f5") {
+func checkSegmentForms(v string, decodings int) error {
+	n := nfkc(v)
+	if err := checkSegmentForm(v, n); err != nil {
+		return err
+	}
+	if decodings == 0 {
+		return nil
+	}
+	// Decode both the value and its NFKC form: a server that normalises
+	// first turns fullwidth "％２Ｆ" into "%2F", and then into "/".
+	for i, w := range [2]string{v, n} {
+		if i == 1 && n == v {
+			break
+		}
+		if d := lenientUnescape(w); d != w {
+			if err := checkSegmentForms(d, decodings-1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkSegmentForm checks one form of a value, v, and its NFKC form, n.
+func checkSegmentForm(v, n string) error {
+	// NFKC maps the compatibility forms of '/' and '\' to ASCII. These two
+	// look-alikes have none, but some servers still fold them to '/' and
+	// '\' (Windows' "best fit" conversion to a code page does so for '∕');
+	// they were refused before NFKC was, and still are.
+	const separators = "/\\\u2215\u29f5"
+	if strings.ContainsAny(v, separators) || strings.ContainsAny(n, separators) {
 		return errSeparator
 	}
-	if isDotSegment(v) {
+	if v == "." || v == ".." || n == "." || n == ".." {
 		return errDotSegment
 	}
 	return nil
 }
 
-// isDotSegment reports whether v is "." or ".." once look-alike dots that
-// some servers fold to '.' (Unicode NFKC) are counted as dots.
-func isDotSegment(v string) bool {
-	n := 0
-	for _, r := range v {
-		switch r {
-		case '.', '\uff0e', '\u2024', '\ufe52':
-			n++
-		default:
-			return false
+// nfkc is norm.NFKC.String with a fast path for ASCII, which NFKC leaves
+// as it is, and which nearly every value is.
+func nfkc(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return norm.NFKC.String(s)
 		}
 	}
-	return n == 1 || n == 2
+	return s
+}
+
+// lenientUnescape decodes every well-formed %XX in s and keeps the rest as
+// it is, as lenient servers (nginx, PHP's rawurldecode) do: "%zz%2F" is
+// "%zz/" to them, where url.PathUnescape refuses the whole string.
+func lenientUnescape(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
 }

@@ -176,7 +176,6 @@ func (t *URL) render(params map[string]string, user string) (string, *url.URL, e
 	b.WriteString(t.origin)
 	for _, seg := range t.segments {
 		b.WriteByte('/')
-		start := b.Len()
 		for _, p := range seg {
 			if p.kind == literal {
 				b.WriteString(p.text)
@@ -191,11 +190,9 @@ func (t *URL) render(params map[string]string, user string) (string, *url.URL, e
 			}
 			appendEscaped(&b, v, segmentSafe)
 		}
-		// Two params may together spell a dot segment ("{param.a}{param.b}"
-		// with "." and "."); check what the server will see.
 		if len(seg) > 1 {
-			if rendered := b.String()[start:]; isDotSegment(rendered) || rendered == "" {
-				return "", nil, &ParamError{Code: CodeInvalidParam, Param: firstParam(seg), Reason: "makes an empty or dot path segment"}
+			if err := checkJoinedSegment(seg, params, user); err != nil {
+				return "", nil, err
 			}
 		}
 	}
@@ -237,6 +234,32 @@ func (t *URL) render(params map[string]string, user string) (string, *url.URL, e
 		return "", nil, err
 	}
 	return out, u, nil
+}
+
+// checkJoinedSegment checks a segment made of several parts, each of them
+// already checked alone. Together they may still spell what none does
+// alone: "%2" and "e." make "%2e.", which is ".." to a server that decodes
+// twice. The segment as a server sees it once decoded (the literals as
+// written, the values raw) is checked like a single value; a problem the
+// literals have on their own, with every value a plain "x" (a template may
+// write "group%2Fproject"), is the schema's choice and not refused.
+func checkJoinedSegment(seg []part, params map[string]string, user string) error {
+	var joined, alone strings.Builder
+	for _, p := range seg {
+		if p.kind == literal {
+			joined.WriteString(p.text)
+			alone.WriteString(p.text)
+			continue
+		}
+		_, v, _ := lookup(p, params, user) // found: the parts were rendered
+		joined.WriteString(v)
+		alone.WriteByte('x')
+	}
+	err := checkSegmentValue(joined.String())
+	if err == nil || checkSegmentValue(alone.String()) != nil {
+		return nil
+	}
+	return &ParamError{Code: CodeInvalidParam, Param: firstParam(seg), Reason: "makes, with the rest of its path segment, a segment that " + err.Error()}
 }
 
 func firstParam(seg []part) string {

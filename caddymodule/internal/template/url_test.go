@@ -51,6 +51,12 @@ func TestRender(t *testing.T) {
 			"https://api.example.com/users/%25zz/posts?page=1"},
 		{"three dots is an ordinary segment", users, map[string]string{"userId": "...", "page": "1"}, "",
 			"https://api.example.com/users/.../posts?page=1"},
+		{"an ellipsis is three dots, an ordinary segment", users, map[string]string{"userId": "\u2026", "page": "1"}, "",
+			"https://api.example.com/users/%E2%80%A6/posts?page=1"},
+		{"a fraction is not a slash", users, map[string]string{"userId": "\u00bd", "page": "1"}, "",
+			"https://api.example.com/users/%C2%BD/posts?page=1"},
+		{"fullwidth letters are letters", users, map[string]string{"userId": "\uff21\uff22", "page": "1"}, "",
+			"https://api.example.com/users/%EF%BC%A1%EF%BC%A2/posts?page=1"},
 		{"unicode escaped as UTF-8", users, map[string]string{"userId": "zoë", "page": "日本"}, "",
 			"https://api.example.com/users/zo%C3%AB/posts?page=%E6%97%A5%E6%9C%AC"},
 		{"user id in path", "https://h.example/users/{user.id}/events", nil, "u-7",
@@ -101,8 +107,32 @@ func TestRenderRejects(t *testing.T) {
 		{"encoded dots", users, map[string]string{"userId": "%2e%2e", "page": "1"}, "", CodeInvalidParam, "userId"},
 		{"double-encoded dots", users, map[string]string{"userId": "%252e%252e", "page": "1"}, "", CodeInvalidParam, "userId"},
 		{"double-encoded slash", users, map[string]string{"userId": "%252F", "page": "1"}, "", CodeInvalidParam, "userId"},
+		// Lenient decoders (nginx, PHP) decode the well-formed escapes and keep
+		// the rest; url.PathUnescape would refuse the whole string.
+		{"encoded slash after a broken escape", users, map[string]string{"userId": "%zz%2F", "page": "1"}, "", CodeInvalidParam, "userId"},
 		{"fullwidth dots", users, map[string]string{"userId": "．．", "page": "1"}, "", CodeInvalidParam, "userId"},
+		// Values whose NFKC form (what a server that normalises Unicode sees)
+		// is a dot segment or holds a separator.
+		{"two dot leader", users, map[string]string{"userId": "\u2025", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"vertical two dot leader", users, map[string]string{"userId": "\ufe30", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"small reverse solidus", users, map[string]string{"userId": "a\ufe68b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"one dot leader", users, map[string]string{"userId": "\u2024", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"small full stop twice", users, map[string]string{"userId": "\ufe52\ufe52", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"fullwidth and ASCII dot", users, map[string]string{"userId": "\uff0e.", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"account of (a/c)", users, map[string]string{"userId": "\u2100", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"care of (c/o)", users, map[string]string{"userId": "x\u2105", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"division slash", users, map[string]string{"userId": "a\u2215b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"reverse solidus operator", users, map[string]string{"userId": "a\u29f5b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"encoded two dot leader", users, map[string]string{"userId": "%E2%80%A5", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"double-encoded small reverse solidus", users, map[string]string{"userId": "%25EF%25B9%25A8", "page": "1"}, "", CodeInvalidParam, "userId"},
+		// NFKC first, then percent-decoding: fullwidth "%2F" is "%2F", then "/".
+		{"fullwidth percent-encoded slash", users, map[string]string{"userId": "a\uff05\uff12\uff26b", "page": "1"}, "", CodeInvalidParam, "userId"},
+		{"fullwidth percent-encoded dots", users, map[string]string{"userId": "\uff05\uff12\uff45\uff05\uff12\uff45", "page": "1"}, "", CodeInvalidParam, "userId"},
 		{"two params spell dot dot", "https://h.example/{param.a}{param.b}/x", map[string]string{"a": ".", "b": "."}, "", CodeInvalidParam, "a"},
+		// Each alone is harmless; together they are "%2e." once decoded, ".."
+		// to a server that decodes twice.
+		{"two params spell an encoded dot dot", "https://h.example/{param.a}{param.b}/x", map[string]string{"a": "%2", "b": "e."}, "", CodeInvalidParam, "a"},
+		{"param and literal spell dot dot", "https://h.example/{param.a}./x", map[string]string{"a": "\uff0e"}, "", CodeInvalidParam, "a"},
 		{"CR LF in query", users, map[string]string{"userId": "1", "page": "1\r\nX-Evil: 1"}, "", CodeInvalidParam, "page"},
 		{"NUL", users, map[string]string{"userId": "1\x00", "page": "1"}, "", CodeInvalidParam, "userId"},
 		{"DEL", users, map[string]string{"userId": "1", "page": "\x7f"}, "", CodeInvalidParam, "page"},
