@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FuzzRender: whatever the params, a rendered URL keeps the template's
@@ -17,6 +19,8 @@ func FuzzRender(f *testing.F) {
 		{"42", "2", "x"}, {"..", "1", ""}, {"%2e%2e", "a&b=c", "k"}, {"a/b", "#", "="},
 		{"．．", "+ ", "\r\n"}, {"%252F", "?", "&"}, {"{env.X}", "{user.id}", "{param.a}"},
 		{"\xff", "\x00", "\u2028"}, {"", "", ""}, {"@evil.example", "//x", "../"},
+		{"\u2025", "1", "FIXED"}, {"a\ufe68b", "1", "Page[]"}, {"\uff05\uff12\uff26", "1", "fi%78ed"},
+		{"%zz%2F", "1", "%66ixed%5B%5D"}, {"\ufe30", "1", "fixed[][]"},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}
@@ -47,12 +51,19 @@ func FuzzRender(f *testing.F) {
 		if len(segs) != 3 || segs[0] != "users" || segs[2] != "posts" {
 			t.Fatalf("path shape changed: %q", out)
 		}
-		if dec, _ := url.PathUnescape(segs[1]); dec == "." || dec == ".." || dec == "" {
-			t.Fatalf("dot or empty segment: %q", out)
+		// What a server sees once it decodes and normalises Unicode.
+		dec, _ := url.PathUnescape(segs[1])
+		if n := norm.NFKC.String(dec); n == "." || n == ".." || n == "" || strings.ContainsAny(n, `/\`) {
+			t.Fatalf("dot, empty or separated segment once normalised: %q", out)
 		}
 		q, err := url.ParseQuery(u.RawQuery)
 		if err != nil {
 			t.Fatalf("query does not parse: %q", out)
+		}
+		for k := range q {
+			if k != "page" && k != "fixed" && (strings.EqualFold(k, "page") || strings.EqualFold(k, "fixed")) {
+				t.Fatalf("extra key %q shadows a fixed one: %q", k, out)
+			}
 		}
 		wantKeys := 2 + len(params) - 2
 		if len(q) != wantKeys || q.Get("page") != page || q.Get("fixed") != "1" {

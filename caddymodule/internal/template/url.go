@@ -24,6 +24,7 @@ type URL struct {
 	host      string // host[:port]
 	segments  [][]part
 	query     []queryPair
+	queryKeys []string // the query keys in shadowForm, to refuse look-alikes
 	params    []string // params the template uses, sorted, deduplicated
 	usesUser  bool
 	sizeGuess int
@@ -102,6 +103,7 @@ func ParseURL(raw string, opt ParseOptions) (*URL, error) {
 				return nil, fmt.Errorf("url query %q: %w", key, err)
 			}
 			t.query = append(t.query, queryPair{key: key, value: parts, noEq: !hasEq})
+			t.queryKeys = append(t.queryKeys, shadowForm(key))
 		}
 	}
 	for _, p := range t.allParts() {
@@ -303,17 +305,46 @@ func (t *URL) extraParams(params map[string]string) []string {
 	return extra
 }
 
+// fixedKey reports whether an extra param named name would shadow one of
+// the template's own query keys. Servers do not compare keys byte for byte:
+// many decode them (some twice), ASP.NET, OData and others match them
+// case-insensitively, PHP and Rails read "k[]" as "k" and PHP reads spaces
+// and dots as "_". On such a provider "MAXRESULTS" or "maxResults[]" next
+// to the schema's "maxResults=3" replaces or joins it, so the comparison is
+// made on the form those servers see, and case-insensitively.
 func (t *URL) fixedKey(name string) bool {
-	for _, q := range t.query {
-		if q.key == name {
-			return true
-		}
-		// A template may spell its keys escaped ("%24top"); compare decoded.
-		if k, err := url.QueryUnescape(q.key); err == nil && k == name {
+	form := shadowForm(name)
+	for _, k := range t.queryKeys {
+		if strings.EqualFold(k, form) {
 			return true
 		}
 	}
 	return false
+}
+
+// shadowForm is key as a lenient server reads it: percent-decoded (with
+// "+" as a space, as form decoders do) until stable, NFKC-normalised (so
+// "［］" is "[]"), without trailing "[]", and with spaces and dots as "_".
+// Case is left to the caller's strings.EqualFold, which also folds the
+// Kelvin sign to "k" and the long s to "s".
+func shadowForm(key string) string {
+	for range 4 {
+		d, err := url.QueryUnescape(key)
+		if err != nil || d == key {
+			break
+		}
+		key = d
+	}
+	key = nfkc(key)
+	for strings.HasSuffix(key, "[]") {
+		key = strings.TrimSuffix(key, "[]")
+	}
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '.' {
+			return '_'
+		}
+		return r
+	}, key)
 }
 
 // verify re-parses the rendered URL and checks the invariants the escaping

@@ -69,6 +69,9 @@ func TestRender(t *testing.T) {
 			"https://h.example/p?flag&a=1"},
 		{"empty query value allowed", users, map[string]string{"userId": "1", "page": ""}, "",
 			"https://api.example.com/users/1/posts?page="},
+		{"extras near a fixed key are not shadows", "https://h.example/p?maxResults=3&$top=5&page[size]=2",
+			map[string]string{"top": "1", "maxResults2": "1", "page[number]": "4", "xmaxResults": "1"}, "",
+			"https://h.example/p?maxResults=3&$top=5&page[size]=2&maxResults2=1&page%5Bnumber%5D=4&top=1&xmaxResults=1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +88,7 @@ func TestRender(t *testing.T) {
 
 func TestRenderRejects(t *testing.T) {
 	const users = "https://api.example.com/users/{param.userId}/posts?page={param.page}"
+	const fixed = "https://graph.example/v1/events?maxResults=3&$top=5"
 	tests := []struct {
 		name      string
 		template  string
@@ -141,6 +145,29 @@ func TestRenderRejects(t *testing.T) {
 		{"control char in extra param", users, map[string]string{"userId": "1", "page": "1", "x": "\n"}, "", CodeInvalidParam, "x"},
 		{"extra overrides fixed key", "https://h.example/p?alt=json", map[string]string{"alt": "media"}, "", CodeInvalidParam, "alt"},
 		{"extra overrides escaped fixed key", "https://h.example/p?%24top=5", map[string]string{"$top": "500"}, "", CodeInvalidParam, "$top"},
+		// Lenient providers (PHP, ASP.NET, OData, many frameworks) read query
+		// keys case-insensitively, decode them, and treat "k[]" as "k".
+		{"shadow fixed key in upper case", fixed, map[string]string{"MAXRESULTS": "500"}, "", CodeInvalidParam, "MAXRESULTS"},
+		{"shadow fixed key in lower case", fixed, map[string]string{"maxresults": "500"}, "", CodeInvalidParam, "maxresults"},
+		{"shadow $top in upper case", fixed, map[string]string{"$TOP": "500"}, "", CodeInvalidParam, "$TOP"},
+		{"shadow fixed key with []", fixed, map[string]string{"maxResults[]": "500"}, "", CodeInvalidParam, "maxResults[]"},
+		{"shadow fixed key with [][]", fixed, map[string]string{"maxResults[][]": "500"}, "", CodeInvalidParam, "maxResults[][]"},
+		{"shadow fixed key with encoded []", fixed, map[string]string{"maxResults%5B%5D": "500"}, "", CodeInvalidParam, "maxResults%5B%5D"},
+		{"shadow fixed key with lower-case encoded []", fixed, map[string]string{"$top%5b%5d": "500"}, "", CodeInvalidParam, "$top%5b%5d"},
+		{"shadow fixed key percent-encoded", fixed, map[string]string{"max%52esults": "500"}, "", CodeInvalidParam, "max%52esults"},
+		{"shadow fixed key percent-encoded, other case", fixed, map[string]string{"%4dAX%72esults": "500"}, "", CodeInvalidParam, "%4dAX%72esults"},
+		{"shadow fixed key double-encoded", fixed, map[string]string{"%2524top": "500"}, "", CodeInvalidParam, "%2524top"},
+		{"shadow $top encoded, upper case", fixed, map[string]string{"%24TOP[]": "500"}, "", CodeInvalidParam, "%24TOP[]"},
+		{"shadow a key the template writes escaped", "https://h.example/p?%24top=5", map[string]string{"$TOP": "500"}, "", CodeInvalidParam, "$TOP"},
+		{"shadow a key the template writes with []", "https://h.example/p?ids[]=1", map[string]string{"IDS": "2"}, "", CodeInvalidParam, "IDS"},
+		{"shadow a param-filled key", users, map[string]string{"userId": "1", "page": "1", "Page": "99999"}, "", CodeInvalidParam, "Page"},
+		// Unicode case folding: the Kelvin sign folds to k, long s to s.
+		{"shadow with a Unicode fold", "https://h.example/p?kind=a&sort=b", map[string]string{"\u212aind": "x"}, "", CodeInvalidParam, "\u212aind"},
+		// "+" is a space to a form decoder, and PHP reads spaces and dots in
+		// a key as "_".
+		{"shadow an underscore key with a dot", "https://h.example/p?max_results=3", map[string]string{"max.results": "500"}, "", CodeInvalidParam, "max.results"},
+		{"shadow an underscore key with a space", "https://h.example/p?max_results=3", map[string]string{"max results": "500"}, "", CodeInvalidParam, "max results"},
+		{"shadow an underscore key with a plus", "https://h.example/p?max_results=3", map[string]string{"max+results": "500"}, "", CodeInvalidParam, "max+results"},
 		{"user id with CRLF", "https://h.example/u/{user.id}", nil, "a\r\nb", CodeInvalidParam, "user.id"},
 	}
 	for _, tc := range tests {
