@@ -30,6 +30,12 @@ func (a *App) loadProviders() error {
 		if err != nil {
 			return err
 		}
+		if p.ClientSecretRef != "" {
+			ref, _, _ := provider.SplitSecretRef(p.ClientSecretRef) // well-formed: ParseCustom checked
+			if err := a.store.CheckProviderRef(ref); err != nil {
+				return fmt.Errorf("%s: customApplicationInfo.metadata.clientSecret: %w", file, err)
+			}
+		}
 		if prev, dup := a.providers[p.Name]; dup && prev.Source != file {
 			if prev.Source == "built-in" || !sameCustom(prev, p) {
 				return fmt.Errorf("%s: provider %q is also defined by %s", file, p.Name, prev.Source)

@@ -437,7 +437,14 @@ func (r *Refresher) Credentials(ctx context.Context, prov *provider.Provider) (v
 	switch {
 	case prov.ClientSecretRef != "":
 		c.ClientID = prov.ClientID
-		c.ClientSecret, err = r.store.ReadRef(ctx, prov.ClientSecretRef)
+		path, field, serr := provider.SplitSecretRef(prov.ClientSecretRef)
+		if serr == nil {
+			c.ClientSecret, serr = r.store.ProviderSecret(ctx, path, field)
+		}
+		if errors.Is(serr, vaultstore.ErrRefNotAllowed) {
+			serr = fmt.Errorf("%w: provider %q: %w", ErrFailed, prov.Name, serr)
+		}
+		err = serr
 	default:
 		c, err = r.store.ProviderCredentials(ctx, prov.Name)
 		if errors.Is(err, passport.ErrNotFound) && prov.ClientSecret != "" {

@@ -209,19 +209,36 @@ func (s *Store) PutProviderCredentials(ctx context.Context, name string, c Crede
 	return err == nil, err
 }
 
-// ReadRef reads a secret by reference, "<path in the mount>#<field>".
-func (s *Store) ReadRef(ctx context.Context, ref string) (string, error) {
-	path, field, ok := strings.Cut(ref, "#")
-	if !ok || path == "" || field == "" || strings.Contains(path, "..") {
-		return "", fmt.Errorf("vault reference %q: want <path>#<field>", ref)
+// ErrRefNotAllowed: a Vault reference names a secret outside
+// <prefix>/providers/.
+var ErrRefNotAllowed = errors.New("vault reference not allowed")
+
+// CheckProviderRef says whether path (inside the mount, as a widget
+// package's "vault:<path>#<field>" clientSecret names it) may be read on
+// the package's behalf: only <prefix>/providers/<name>. Anything else
+// would let a package have another passport's refresh token or the
+// context keys sent to a token URL of its choosing.
+func (s *Store) CheckProviderRef(path string) error {
+	name, ok := strings.CutPrefix(path, s.prefix+"/providers/")
+	if !ok || name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+		return fmt.Errorf("%w: %q is not under %s/providers/ (one secret per provider)", ErrRefNotAllowed, path, s.prefix)
 	}
-	data, err := s.get(ctx, strings.Trim(path, "/"))
+	return nil
+}
+
+// ProviderSecret reads field of the provider secret at path (see
+// CheckProviderRef, which it applies).
+func (s *Store) ProviderSecret(ctx context.Context, path, field string) (string, error) {
+	if err := s.CheckProviderRef(path); err != nil {
+		return "", err
+	}
+	data, err := s.get(ctx, path)
 	if err != nil {
 		return "", err
 	}
 	v := str(data, field)
 	if v == "" {
-		return "", fmt.Errorf("vault reference %q: field is empty or missing", ref)
+		return "", fmt.Errorf("vault reference %s#%s: %w (field empty or missing)", path, field, passport.ErrNotFound)
 	}
 	return v, nil
 }
