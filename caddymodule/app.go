@@ -323,6 +323,17 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		a.publicKeys = append(a.publicKeys, k)
 	}
 	a.verifier.SetKeys(callerctx.Keys{Public: a.publicKeys})
+	var roots *x509.CertPool
+	if a.Upstream.CACert != "" {
+		pem, err := os.ReadFile(a.Upstream.CACert)
+		if err != nil {
+			return fmt.Errorf("upstream ca_cert: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("upstream ca_cert %s: no PEM certificate found", a.Upstream.CACert)
+		}
+	}
 	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	bg, cancel := context.WithCancel(context.Background())
 	a.bg, a.cancel = bg, cancel
@@ -346,6 +357,10 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 			ForcedInterval:   time.Duration(a.Refresh.ForcedInterval),
 			Skew:             skew,
 			Logger:           slogger,
+			// Token, profile and revocation requests go to providers too:
+			// the same egress policy and CAs as calls.
+			Dial:    policy.DialContext(dialTimeout(a.Upstream.DialTimeout), 30*time.Second),
+			RootCAs: roots,
 			// The cache is built just below; refreshes only start later.
 			Refreshed: func(p *passport.Passport) { a.cache.Update(p) },
 		})
@@ -356,17 +371,6 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		return err
 	}
 
-	var roots *x509.CertPool
-	if a.Upstream.CACert != "" {
-		pem, err := os.ReadFile(a.Upstream.CACert)
-		if err != nil {
-			return fmt.Errorf("upstream ca_cert: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("upstream ca_cert %s: no PEM certificate found", a.Upstream.CACert)
-		}
-	}
 	a.client = upstream.NewClient(upstream.Config{
 		DialTimeout:           time.Duration(a.Upstream.DialTimeout),
 		ResponseHeaderTimeout: time.Duration(a.Upstream.ResponseHeaderTimeout),
@@ -379,6 +383,14 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	})
 	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", catalog.Len()))
 	return nil
+}
+
+// dialTimeout is the upstream dial_timeout, or its default.
+func dialTimeout(d caddy.Duration) time.Duration {
+	if d <= 0 {
+		return 5 * time.Second
+	}
+	return time.Duration(d)
 }
 
 // canRefresh reports whether a refused token is worth a forced refresh.

@@ -260,6 +260,8 @@ func writeExtraWidgets(t *testing.T, dir, provURL string, pkgs map[string]map[st
 				t.Fatal(err)
 			}
 			content = strings.ReplaceAll(content, "http://127.0.0.1:8931", provURL)
+			// The stand-in by a name resolving to loopback (not allow-listed).
+			content = strings.ReplaceAll(content, "http://localhost:8931", strings.Replace(provURL, "127.0.0.1", "localhost", 1))
 			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -17,14 +17,14 @@ import (
 )
 
 // refWidget is a widget package whose bundled passport names its client
-// secret by Vault reference.
-func refWidget(secretRef string) map[string]string {
+// secret by Vault reference and redeems at tokenURL.
+func refWidget(secretRef, tokenURL string) map[string]string {
 	pass, _ := json.Marshal(map[string]any{
 		"name": "Ref", "applicationName": "custom", "authenticationType": "OAuth", "isCustomApplication": true,
 		"customApplicationInfo": map[string]any{"name": "ref-connector", "displayName": "Ref", "description": "Ref", "authenticationType": "OAuth",
 			"parentName": "custom", "categoryType": "Custom", "metadata": map[string]any{
 				"clientId": "ref-client", "clientSecret": secretRef,
-				"authenticationUrl": "http://127.0.0.1:8931/oauth/authorize", "tokenUrl": "http://127.0.0.1:8931/oauth/token",
+				"authenticationUrl": "http://127.0.0.1:8931/oauth/authorize", "tokenUrl": tokenURL,
 				"scope": "read"}},
 		"metadata": map[string]any{},
 	})
@@ -44,7 +44,7 @@ func refWidget(secretRef string) map[string]string {
 // endpoint.
 func TestVaultSecretRef(t *testing.T) {
 	e := start(t, options{extraWidgets: map[string]map[string]string{
-		"refsaas": refWidget("vault:widgetgate/providers/custom:ref-connector#client_secret")}})
+		"refsaas": refWidget("vault:widgetgate/providers/custom:ref-connector#client_secret", "http://127.0.0.1:8931/oauth/token")}})
 	e.vault.Put(t, "widgetgate/providers/custom:ref-connector", map[string]any{"client_secret": "secret-from-vault"})
 	e.provider.AddRefreshToken("rt-1")
 	e.vault.Put(t, "widgetgate/passports/pp", map[string]any{"provider": "custom:ref-connector", "status": "active",
@@ -88,7 +88,7 @@ func TestVaultSecretRefConfined(t *testing.T) {
 	} {
 		t.Run(ref, func(t *testing.T) {
 			dir := t.TempDir()
-			writeExtraWidgets(t, dir, "http://127.0.0.1:1", map[string]map[string]string{"refsaas": refWidget(ref)})
+			writeExtraWidgets(t, dir, "http://127.0.0.1:1", map[string]map[string]string{"refsaas": refWidget(ref, "http://127.0.0.1:8931/oauth/token")})
 			cfg := filepath.Join(t.TempDir(), "Caddyfile")
 			os.WriteFile(cfg, []byte("{\n\twidgetgate {\n\t\twidgets_dir "+dir+"\n\t\tallow_http_upstreams\n\t\tupstream {\n\t\t\tegress_allow 127.0.0.1\n\t\t}\n\t}\n}\n:0 {\n\twidgetgate\n}\n"), 0o600)
 			out, err := testenv.Run(t, "validate", "--config", cfg, "--adapter", "caddyfile")
@@ -99,5 +99,31 @@ func TestVaultSecretRefConfined(t *testing.T) {
 				t.Errorf("the error should name the field and the rule:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestTokenRequestsObeyEgress: a refresh goes to a provider as much as a
+// call does, under the same egress policy. The passport's token URL names
+// the stand-in as "localhost", which resolves to loopback and is not
+// allow-listed (only the literal 127.0.0.1 is): the redemption is refused
+// before it is sent.
+func TestTokenRequestsObeyEgress(t *testing.T) {
+	e := start(t, options{extraWidgets: map[string]map[string]string{
+		"refsaas": refWidget("literal-secret", "http://localhost:8931/oauth/token")}})
+	e.provider.AddRefreshToken("rt-1")
+	e.vault.Put(t, "widgetgate/passports/pp", map[string]any{"provider": "custom:ref-connector", "status": "active",
+		"access_token": "at-expired", "token_type": "Bearer", "refresh_token": "rt-1",
+		"expiry": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+	e.bind(t, "screen", map[string]any{"refAuth": "pp"})
+
+	r := e.call(t, "POST", "/sidecar/widgets/refsaas/apis/getData", `{}`, "X-Widget-Instance", "screen")
+	if r.status != 502 || r.json["code"] != "token_refresh_failed" {
+		t.Errorf("want 502 token_refresh_failed, got %d %s", r.status, r.raw)
+	}
+	if n := e.provider.TokenCalls(); n != 0 {
+		t.Errorf("the token endpoint behind a denied address got %d requests, want 0", n)
+	}
+	if !strings.Contains(e.gw.Log(), "egress denied") {
+		t.Error("the log does not say the egress policy refused the token endpoint")
 	}
 }

@@ -37,6 +37,8 @@ package refresh
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -107,7 +109,15 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// HTTPClient calls token endpoints; default one with short timeouts.
+	// Dial connects to token, profile and revocation endpoints: the
+	// egress policy's dialer, so every request widgetgate makes on a
+	// provider's behalf obeys one policy. Default a plain dialer (tests).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// RootCAs replaces the system roots for those endpoints (the upstream
+	// ca_cert); nil means the system roots.
+	RootCAs *x509.CertPool
+	// HTTPClient calls token endpoints; default one built from Dial and
+	// RootCAs, with no proxy and no redirects.
 	HTTPClient *http.Client
 	// Refreshed, when set, is told of every passport this replica
 	// refreshed (the cache stores it, so calls use the new token at once).
@@ -140,13 +150,17 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Dial == nil {
+		c.Dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{
 			// No overall Timeout: redeem bounds sending with TokenTimeout
 			// and the answer with AnswerTimeout.
 			Transport: &http.Transport{
 				Proxy:                 nil,
-				DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+				DialContext:           c.Dial,
+				TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: c.RootCAs},
 				TLSHandshakeTimeout:   5 * time.Second,
 				ResponseHeaderTimeout: c.AnswerTimeout,
 				MaxIdleConnsPerHost:   4,
