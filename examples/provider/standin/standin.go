@@ -107,6 +107,7 @@ func New() *Provider {
 	m.HandleFunc("GET /image.png", handleImage)
 	m.HandleFunc("GET /status/{code}", handleStatus)
 	m.HandleFunc("GET /redirect", handleRedirect)
+	m.HandleFunc("GET /redirect/to", handleRedirectTo)
 	m.HandleFunc("GET /set-cookie", handleSetCookie)
 	m.HandleFunc("/echo", handleEcho)
 	m.HandleFunc("/echo/error", handleEcho)
