@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // the real binary and checks the status, the problem code, and what the
 // stand-in provider received: nothing, or exactly the safe request.
 func TestHostileInputs(t *testing.T) {
-	e := start(t, options{})
+	e := start(t, options{extraWidgets: map[string]map[string]string{"shadow": {"schema.json": shadowSchema}}})
 	const token = "at-hostile-7c1e"
 	e.provider.AddToken(token)
 	e.vault.PutPassport(t, "pp", "custom:my-api-connector", token)
@@ -25,6 +26,8 @@ func TestHostileInputs(t *testing.T) {
 
 	const posts = "/sidecar/widgets/my-saas/apis/getUserPosts" // page must match [0-9]{1,4}
 	const echo = "/sidecar/widgets/lab/apis/echo"
+	const fixed = "/sidecar/widgets/shadow/apis/fixedKeys" // /echo?maxResults=3&$top=5
+	extra := func(name string) string { return fmt.Sprintf(`{"params": {%q: "500"}}`, name) }
 	body := func(userID, page string) string {
 		return fmt.Sprintf(`{"params": {"userId": %q, "page": %q}}`, userID, page)
 	}
@@ -56,6 +59,16 @@ func TestHostileInputs(t *testing.T) {
 		{"fullwidth slash", "POST", posts, body("a／b", "1"), scr, 400, "invalid_param", ""},
 		{"fullwidth dots", "POST", posts, body("．．", "1"), scr, 400, "invalid_param", ""},
 		{"empty segment", "POST", posts, body("", "1"), scr, 400, "invalid_param", ""},
+		// Look-alikes that a server normalising Unicode (NFKC) reads as dots
+		// or separators.
+		{"two dot leader", "POST", posts, body("\u2025", "1"), scr, 400, "invalid_param", ""},
+		{"vertical two dot leader", "POST", posts, body("\ufe30", "1"), scr, 400, "invalid_param", ""},
+		{"small reverse solidus", "POST", posts, body("a\ufe68b", "1"), scr, 400, "invalid_param", ""},
+		{"account of (a/c)", "POST", posts, body("\u2100", "1"), scr, 400, "invalid_param", ""},
+		{"fullwidth percent-encoded slash", "POST", posts, body("a\uff05\uff12\uff26b", "1"), scr, 400, "invalid_param", ""},
+		{"encoded slash after a broken escape", "POST", posts, body("%zz%2F", "1"), scr, 400, "invalid_param", ""},
+		{"raw GET two dot leader", "GET", posts + "/raw?userId=%E2%80%A5&page=1", "", scr, 400, "invalid_param", ""},
+		{"ellipsis is an ordinary segment", "POST", posts, body("\u2026", "1"), scr, 200, "", "/v1/users/%E2%80%A6/posts?page=1"},
 		{"raw GET climb", "GET", posts + "/raw?userId=..%2F&page=1", "", scr, 400, "invalid_param", ""},
 		// Control characters and broken text.
 		{"CRLF", "POST", posts, body("a\r\nX-Injected: 1", "1"), scr, 400, "invalid_param", ""},
@@ -76,6 +89,16 @@ func TestHostileInputs(t *testing.T) {
 		{"plus and space in query value", "POST", echo, `{"params": {"q": "1+2 3"}}`, scr, 200, "", "/echo?q=1%2B2%203"},
 		{"semicolon in query value", "POST", echo, `{"params": {"q": "1;admin=true"}}`, scr, 200, "", "/echo?q=1%3Badmin%3Dtrue"},
 		{"value outside the schema's pattern", "POST", posts, body("1", "1&admin=true"), scr, 400, "invalid_param", ""},
+		// Fixed query keys cannot be shadowed on a lenient provider.
+		{"shadow fixed key in upper case", "POST", fixed, extra("MAXRESULTS"), scr, 400, "invalid_param", ""},
+		{"shadow fixed key in lower case", "POST", fixed, extra("maxresults"), scr, 400, "invalid_param", ""},
+		{"shadow $top in upper case", "POST", fixed, extra("$TOP"), scr, 400, "invalid_param", ""},
+		{"shadow fixed key with []", "POST", fixed, extra("maxResults[]"), scr, 400, "invalid_param", ""},
+		{"shadow fixed key with encoded []", "POST", fixed, extra("maxResults%5B%5D"), scr, 400, "invalid_param", ""},
+		{"shadow fixed key percent-encoded", "POST", fixed, extra("max%52esults"), scr, 400, "invalid_param", ""},
+		{"shadow $top encoded", "POST", fixed, extra("%24top"), scr, 400, "invalid_param", ""},
+		{"raw GET shadow", "GET", fixed + "/raw?MaxResults=500", "", scr, 400, "invalid_param", ""},
+		{"near a fixed key is no shadow", "POST", fixed, extra("top"), scr, 200, "", "/echo?maxResults=3&$top=5&top=500"},
 		{"hostile extra param name", "POST", posts, `{"params": {"userId": "1", "page": "1", "x&y=z": "v"}}`, scr, 200, "",
 			"/v1/users/1/posts?page=1&x%26y%3Dz=v"},
 		// Bounds.
@@ -149,6 +172,19 @@ func TestHostileInputs(t *testing.T) {
 	}
 }
 
+// shadowSchema is a test-only widget whose API fixes two query keys, as
+// "maxResults=3&$top=5" on a real calendar API. It shares the lab's
+// authKey, so the lab's binding serves it too.
+const shadowSchema = `{
+  "authentications": [
+    {"label": "Lab", "authenticationType": "passport", "authKey": "labAuth", "metadata": {"passportProvider": "custom:my-api-connector"}}
+  ],
+  "authenticatedApis": [
+    {"label": "Fixed keys", "name": "fixedKeys", "url": "http://127.0.0.1:8931/echo?maxResults=3&$top=5", "method": "GET",
+     "authenticationKey": "labAuth", "headers": {"Authorization": "Bearer {authorization.labAuth.token}"}}
+  ]
+}`
+
 func uris(reqs []standin.Request) []string {
 	out := make([]string, len(reqs))
 	for i, r := range reqs {
@@ -206,5 +242,103 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the redirect targets received %d requests", n)
+	}
+}
+
+// TestHostileLocations: a provider answers with a Location that an RFC 3986
+// parser reads as a path on the provider and a browser as another host
+// ("/\evil.example"), or that is relative only against a base of the same
+// scheme ("http:evil.example"). The widget, in the envelope and in raw
+// mode, sees only a Location a browser would resolve to the provider's own
+// origin, and then byte for byte as the provider sent it.
+func TestHostileLocations(t *testing.T) {
+	tests := []struct {
+		name, location string
+		keep           bool
+	}{
+		{"slashBackslash", `/\evil.example/phish`, false},
+		{"twoBackslashes", `\\evil.example/phish`, false},
+		{"backslashSlash", `\/evil.example/phish`, false},
+		{"tabBetweenSlashes", "/\t/evil.example/phish", false},
+		{"leadingSpace", " //evil.example/phish", false},
+		{"schemeRelative", "//evil.example/phish", false},
+		{"threeSlashes", "///evil.example/phish", false},
+		{"schemeBackslashes", `http:\\evil.example/phish`, false},
+		{"otherSchemeBackslashes", `https:\\evil.example/phish`, false},
+		{"schemeWithoutSlashes", "http:evil.example/phish", false},
+		{"userinfoThenOtherHost", "//a@evil.example/phish", false},
+		{"ourHostAsUserinfo", "http://{host}@evil.example/phish", false},
+		{"backslashBeforeAt", `http://{host}\@evil.example/phish`, false},
+		{"otherHostUpperCase", "HTTP://EVIL.EXAMPLE/phish", false},
+		{"defaultPort", "http://127.0.0.1/phish", false},
+		{"otherScheme", "https://{host}/phish", false},
+		{"userinfoOnOurHost", "http://user@{host}/phish", false},
+		{"javascript", "javascript:alert(1)", false},
+		{"absolutePath", "/next?page=2", true},
+		{"relativePath", "next", true},
+		{"sameOrigin", "http://{host}/v1/next", true},
+		{"sameOriginUpperCaseScheme", "HTTP://{host}/v1/next", true},
+	}
+	var apis []string
+	for _, tc := range tests {
+		u := "http://127.0.0.1:8931/redirect/to?location=" + url.QueryEscape(tc.location)
+		apis = append(apis, fmt.Sprintf(`{"label": %q, "name": %q, "url": %q, "method": "GET", "authenticationKey": "labAuth",
+		 "headers": {"Authorization": "Bearer {authorization.labAuth.token}"}}`, tc.name, tc.name, u))
+	}
+	schema := `{
+  "authentications": [
+    {"label": "Lab", "authenticationType": "passport", "authKey": "labAuth", "metadata": {"passportProvider": "custom:my-api-connector"}}
+  ],
+  "authenticatedApis": [` + strings.Join(apis, ",\n") + `]}`
+	e := start(t, options{extraWidgets: map[string]map[string]string{"relocate": {"schema.json": schema}}})
+	const token = "at-location-4b2d"
+	e.vault.PutPassport(t, "pp", "custom:my-api-connector", token)
+	e.bind(t, "screen", map[string]any{"labAuth": "pp"})
+	host := strings.TrimPrefix(e.provURL, "http://")
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.provider.Reset()
+			want := strings.ReplaceAll(tc.location, "{host}", host)
+			path := "/sidecar/widgets/relocate/apis/" + tc.name
+			r := e.call(t, "POST", path, `{}`, "X-Widget-Instance", "screen")
+			if r.status != 200 || r.json["statusCode"] != 302.0 || r.json["isSuccess"] != false {
+				t.Fatalf("envelope: %d %s", r.status, r.raw)
+			}
+			headers, _ := r.json["headers"].(map[string]any)
+			got, present := headers["location"]
+			if tc.keep && got != strings.TrimSpace(want) {
+				t.Errorf("envelope: location %q, want the provider's %q", got, want)
+			}
+			if !tc.keep && present {
+				t.Errorf("envelope: the widget got Location %q", got)
+			}
+			// Raw mode, with a transport and not a Client: a Client would
+			// follow the redirect, or fail to parse the Location, before the
+			// test could look at it.
+			req, err := http.NewRequest("GET", e.gw.URL+path+"/raw", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Widget-Instance", "screen")
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 302 {
+				t.Fatalf("raw: status %d", resp.StatusCode)
+			}
+			loc, present := resp.Header["Location"]
+			if tc.keep && (len(loc) != 1 || loc[0] != strings.TrimSpace(want)) {
+				t.Errorf("raw: Location %q, want the provider's %q", loc, want)
+			}
+			if !tc.keep && present {
+				t.Errorf("raw: the widget got Location %q", loc)
+			}
+			if reqs := e.provider.Requests(); len(reqs) != 2 {
+				t.Errorf("provider received %v, want the two calls", uris(reqs))
+			}
+		})
 	}
 }
