@@ -28,7 +28,7 @@ type signedEnv struct {
 	edPub             ed25519.PublicKey
 }
 
-func startSigned(t *testing.T) *signedEnv {
+func startSigned(t *testing.T, siteExtra ...string) *signedEnv {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -42,6 +42,7 @@ func startSigned(t *testing.T) *signedEnv {
 	e := start(t, options{
 		globalExtra:  "context_keys {\n\t\t\thmac_vault\n\t\t\tpublic_key_file " + pemFile + "\n\t\t}",
 		handlerBlock: "caller_context signed\n\t\t\tallowed_origins http://host.example",
+		extraRoutes:  strings.Join(siteExtra, "\n"),
 	})
 	s := &signedEnv{env: e, current: []byte(testenv.RandomHex(t, 24)), previous: []byte(testenv.RandomHex(t, 24)), edPriv: priv, edPub: pub}
 	e.vault.Put(t, "widgetgate/context-keys", map[string]any{"current": string(s.current), "previous": string(s.previous)})
