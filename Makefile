@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCustom$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/provider/
 	$(GO) test -run '^$$' -fuzz '^FuzzBodyParams$$' -fuzztime $(FUZZTIME) ./caddymodule/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/upstream/
+	$(GO) test -run '^$$' -fuzz '^FuzzSameOrigin$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/upstream/
 
 # Go benchmarks of the hot path (see README "Performance").
 bench:
