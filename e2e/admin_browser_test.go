@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/widgetgate/widgetgate/examples/provider/authserver"
 	"github.com/widgetgate/widgetgate/internal/testenv"
+	"github.com/widgetgate/widgetgate/internal/testenv/authserver"
 )
 
 // TestAdminBrowser drives the operator page (widgetgate_admin) in headless

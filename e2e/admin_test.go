@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/widgetgate/widgetgate/examples/provider/authserver"
 	"github.com/widgetgate/widgetgate/internal/testenv"
+	"github.com/widgetgate/widgetgate/internal/testenv/authserver"
 )
 
 const (

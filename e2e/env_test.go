@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
 	"github.com/widgetgate/widgetgate/internal/testenv"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 // env is one running stack: Vault, a stand-in provider, widgetgate.

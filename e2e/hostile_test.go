@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 // TestHostileInputs is the catalogue of what an attacker controlling a

@@ -30,7 +30,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/callerctx"
 	"github.com/widgetgate/widgetgate/examples/host"
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 const (

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 func TestAppspaceTokenSourceAgainstStandin(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 // Every provider-supplied text in these tests contains "SECRET", which

@@ -17,8 +17,8 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
-	"github.com/widgetgate/widgetgate/examples/provider/standin"
 	"github.com/widgetgate/widgetgate/internal/testenv"
+	"github.com/widgetgate/widgetgate/internal/testenv/standin"
 )
 
 // world is one Vault, one stand-in provider with strict refresh-token
