@@ -6,6 +6,13 @@ import (
 	"strings"
 )
 
+func handleRedirect(w http.ResponseWriter, _ *http.Request) {
+	// Points off-site so tests can check that the gateway does not follow
+	// upstream redirects (and leak credentials to another host).
+	w.Header().Set("Location", "https://evil.example/steal")
+	w.WriteHeader(http.StatusFound)
+}
+
 // handleRedirectTo plays a hostile (or sloppy) provider that answers with
 // whatever Location it is told to: GET /redirect/to?location=V[&status=N]
 // answers N (default 302) with "Location: V", byte for byte. "{host}" in V
