@@ -85,17 +85,20 @@ type App struct {
 	// (handlers with caller_context signed).
 	ContextKeys ContextKeysConfig `json:"context_keys,omitempty"`
 
-	verifier   *callerctx.Verifier
-	publicKeys []crypto.PublicKey
-	catalog    *schema.Catalog
-	providers  map[string]*provider.Provider
-	refresher  *refresh.Refresher
-	bg         context.Context
-	store      *vaultstore.Store
-	cache      *passport.Cache
-	client     *upstream.Client
-	cancel     context.CancelFunc
-	logger     *zap.Logger
+	// The long-lived parts, shared with the apps of earlier and later
+	// configs whose settings for them are the same (see state.go).
+	state     *state
+	stateKey  string
+	verifier  *callerctx.Verifier
+	refresher *refresh.Refresher
+	store     *vaultstore.Store
+	cache     *passport.Cache
+
+	catalog   *schema.Catalog
+	providers map[string]*provider.Provider
+	client    *upstream.Client
+	bg        context.Context // the app's own: ends when it is cleaned up
+	logger    *zap.Logger
 }
 
 // VaultConfig says how to reach Vault. The sidecar logs in with AppRole or
@@ -289,28 +292,8 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	}
 	a.catalog = catalog
 
-	a.store, err = vaultstore.New(vaultstore.Config{
-		Address: a.Vault.Address, Namespace: a.Vault.Namespace, Auth: a.Vault.auth(),
-		CACert: a.Vault.CACert, TLSServerName: a.Vault.TLSServerName,
-		Mount: a.Vault.Mount, Prefix: a.Vault.Prefix, Timeout: time.Duration(a.Vault.Timeout),
-		MaxConnections: a.Vault.MaxConnections, Logger: slog.New(zapslog.NewHandler(logger.Core())),
-	})
-	if err != nil {
-		return err
-	}
-
-	static := make(map[string]passport.Bindings, len(a.StaticBindings))
-	for inst, b := range a.StaticBindings {
-		static[inst] = passport.Bindings(b)
-	}
-	skew := time.Duration(a.TokenExpirySkew)
-	if skew <= 0 {
-		skew = 30 * time.Second
-	}
-	if err := a.loadProviders(); err != nil {
-		return err
-	}
-	a.verifier = callerctx.NewVerifier(nil)
+	var publicKeys []crypto.PublicKey
+	var keyFiles [][]byte
 	for _, f := range a.ContextKeys.PublicKeyFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -320,53 +303,51 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		if err != nil {
 			return fmt.Errorf("context_keys %s: %w", f, err)
 		}
-		a.publicKeys = append(a.publicKeys, k)
+		publicKeys = append(publicKeys, k)
+		keyFiles = append(keyFiles, data)
 	}
-	a.verifier.SetKeys(callerctx.Keys{Public: a.publicKeys})
 	var roots *x509.CertPool
+	var rootsPEM []byte
 	if a.Upstream.CACert != "" {
-		pem, err := os.ReadFile(a.Upstream.CACert)
-		if err != nil {
+		if rootsPEM, err = os.ReadFile(a.Upstream.CACert); err != nil {
 			return fmt.Errorf("upstream ca_cert: %w", err)
 		}
 		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
+		if !roots.AppendCertsFromPEM(rootsPEM) {
 			return fmt.Errorf("upstream ca_cert %s: no PEM certificate found", a.Upstream.CACert)
 		}
 	}
-	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
-	bg, cancel := context.WithCancel(context.Background())
-	a.bg, a.cancel = bg, cancel
-	cacheCfg := passport.CacheConfig{
-		TTL:            time.Duration(a.CacheTTL),
-		Skew:           skew,
-		StaticBindings: static,
-		Logger:         slogger,
-		MaxInstances:   a.CacheMaxInstances, MaxPassports: a.CacheMaxPassports,
-		// As many reads at once as connections to Vault, so a flood of
-		// unknown ids waits here, bounded by each caller's context.
-		MaxConcurrentReads: a.Vault.MaxConnections,
+	a.bg = ctx
+
+	// Everything the long-lived state is built from: the same settings
+	// on a reload keep the same state.
+	key, err := stateKey(struct {
+		Vault            VaultConfig
+		CacheTTL, Skew   caddy.Duration
+		Static           map[string]map[string]string
+		MaxInst, MaxPass int
+		Refresh          RefreshConfig
+		ContextKeys      ContextKeysConfig
+		KeyFiles         [][]byte
+		Egress           []string
+		RootsPEM         []byte
+		DialTimeout      caddy.Duration
+	}{a.Vault, a.CacheTTL, a.TokenExpirySkew, a.StaticBindings, a.CacheMaxInstances, a.CacheMaxPassports,
+		a.Refresh, a.ContextKeys, keyFiles, a.Upstream.EgressAllow, rootsPEM, a.Upstream.DialTimeout})
+	if err != nil {
+		return err
 	}
-	if !a.Refresh.Disabled {
-		a.refresher = refresh.New(bg, a.store, a.provider, refresh.Config{
-			LeaseTTL:         time.Duration(a.Refresh.LeaseTTL),
-			TokenTimeout:     time.Duration(a.Refresh.TokenTimeout),
-			AnswerTimeout:    time.Duration(a.Refresh.AnswerTimeout),
-			DefaultLifetime:  time.Duration(a.Refresh.DefaultLifetime),
-			ReconnectBackoff: time.Duration(a.Refresh.ReconnectBackoff),
-			ForcedInterval:   time.Duration(a.Refresh.ForcedInterval),
-			Skew:             skew,
-			Logger:           slogger,
-			// Token, profile and revocation requests go to providers too:
-			// the same egress policy and CAs as calls.
-			Dial:    policy.DialContext(dialTimeout(a.Upstream.DialTimeout), 30*time.Second),
-			RootCAs: roots,
-			// The cache is built just below; refreshes only start later.
-			Refreshed: func(p *passport.Passport) { a.cache.Update(p) },
-		})
-		cacheCfg.Refresh = a.refresher.Refresh
+	val, _, err := states.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return a.newState(policy, roots, publicKeys)
+	})
+	if err != nil {
+		return err
 	}
-	a.cache = passport.NewCache(bg, a.store, cacheCfg)
+	a.state, a.stateKey = val.(*state), key
+	a.store, a.cache, a.refresher, a.verifier = a.state.store, a.state.cache, a.state.refresher, a.state.verifier
+	if err := a.loadProviders(); err != nil {
+		return err
+	}
 	if err := registerCacheMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
 		return err
 	}
@@ -383,6 +364,63 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	})
 	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", catalog.Len()))
 	return nil
+}
+
+// newState builds the long-lived state from a's settings. It does no
+// network I/O (Caddy also provisions for "caddy validate").
+func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []crypto.PublicKey) (*state, error) {
+	store, err := vaultstore.New(vaultstore.Config{
+		Address: a.Vault.Address, Namespace: a.Vault.Namespace, Auth: a.Vault.auth(),
+		CACert: a.Vault.CACert, TLSServerName: a.Vault.TLSServerName,
+		Mount: a.Vault.Mount, Prefix: a.Vault.Prefix, Timeout: time.Duration(a.Vault.Timeout),
+		MaxConnections: a.Vault.MaxConnections, Logger: slog.New(zapslog.NewHandler(a.logger.Core())),
+	})
+	if err != nil {
+		return nil, err
+	}
+	static := make(map[string]passport.Bindings, len(a.StaticBindings))
+	for inst, b := range a.StaticBindings {
+		static[inst] = passport.Bindings(b)
+	}
+	skew := time.Duration(a.TokenExpirySkew)
+	if skew <= 0 {
+		skew = 30 * time.Second
+	}
+	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &state{store: store, verifier: callerctx.NewVerifier(nil), publicKeys: publicKeys, ctx: ctx, cancel: cancel, logger: a.logger}
+	s.verifier.SetKeys(callerctx.Keys{Public: publicKeys})
+	cacheCfg := passport.CacheConfig{
+		TTL:            time.Duration(a.CacheTTL),
+		Skew:           skew,
+		StaticBindings: static,
+		Logger:         slogger,
+		MaxInstances:   a.CacheMaxInstances, MaxPassports: a.CacheMaxPassports,
+		// As many reads at once as connections to Vault, so a flood of
+		// unknown ids waits here, bounded by each caller's context.
+		MaxConcurrentReads: a.Vault.MaxConnections,
+	}
+	if !a.Refresh.Disabled {
+		s.refresher = refresh.New(ctx, store, s.provider, refresh.Config{
+			LeaseTTL:         time.Duration(a.Refresh.LeaseTTL),
+			TokenTimeout:     time.Duration(a.Refresh.TokenTimeout),
+			AnswerTimeout:    time.Duration(a.Refresh.AnswerTimeout),
+			DefaultLifetime:  time.Duration(a.Refresh.DefaultLifetime),
+			ReconnectBackoff: time.Duration(a.Refresh.ReconnectBackoff),
+			ForcedInterval:   time.Duration(a.Refresh.ForcedInterval),
+			Skew:             skew,
+			Logger:           slogger,
+			// Token, profile and revocation requests go to providers too:
+			// the same egress policy and CAs as calls.
+			Dial:    policy.DialContext(dialTimeout(a.Upstream.DialTimeout), 30*time.Second),
+			RootCAs: roots,
+			// The cache is built just below; refreshes only start later.
+			Refreshed: func(p *passport.Passport) { s.cache.Update(p) },
+		})
+		cacheCfg.Refresh = s.refresher.Refresh
+	}
+	s.cache = passport.NewCache(ctx, store, cacheCfg)
+	return s, nil
 }
 
 // dialTimeout is the upstream dial_timeout, or its default.
@@ -421,14 +459,27 @@ func (a *App) Validate() error {
 // widget packages into Vault, and the refresher. Neither blocks: Vault may
 // be down when Caddy starts, and calls must still be served from cache.
 func (a *App) Start() error {
-	if err := a.store.Start(a.bg); err != nil {
-		return fmt.Errorf("vault login: %w", err)
+	// From now on this config serves: refreshes see its providers.
+	a.state.providers.Store(&a.providers)
+	var err error
+	a.state.start.Do(func() { err = a.state.run(a) })
+	if err != nil {
+		return err
 	}
 	go a.importBundledSecrets()
-	if a.ContextKeys.HMACVault {
-		go a.watchContextKeys()
+	return nil
+}
+
+// run starts the state's background work, once for its life: Vault login,
+// the context-key watcher and the refresher's scan, on the state's context.
+func (s *state) run(a *App) error {
+	if err := s.store.Start(s.ctx); err != nil {
+		return fmt.Errorf("vault login: %w", err)
 	}
-	if a.refresher != nil {
+	if a.ContextKeys.HMACVault {
+		go s.watchContextKeys(time.Duration(a.CacheTTL))
+	}
+	if s.refresher != nil {
 		interval := time.Duration(a.Refresh.ScanInterval)
 		if interval <= 0 {
 			interval = time.Minute
@@ -437,7 +488,7 @@ func (a *App) Start() error {
 		if concurrency <= 0 {
 			concurrency = 4
 		}
-		go a.refresher.Run(a.bg, interval, concurrency, a.cache.Current)
+		go s.refresher.Run(s.ctx, interval, concurrency, s.cache.Current)
 	}
 	return nil
 }
@@ -445,40 +496,18 @@ func (a *App) Start() error {
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
-// Cleanup stops background work and drops idle provider connections. It
-// runs on the old app after a reload, once the new one serves, and at
-// shutdown. Token redemptions already sent are never abandoned: after a
-// reload they finish in the background (calls still in flight on the old
-// app get their tokens); at shutdown, Cleanup waits for them, bounded by
-// answer_timeout, so their rotated refresh tokens reach Vault first.
+// Cleanup drops idle provider connections and lets go of the long-lived
+// state: it runs on the old app after a reload, once the new one serves,
+// and at shutdown. The state ends (state.Destruct) only when no app uses
+// it any more.
 func (a *App) Cleanup() error {
-	if a.cancel != nil {
-		a.cancel()
+	if a.client != nil {
+		a.client.Close()
 	}
-	finish := func() {
-		if a.store != nil {
-			a.store.Stop()
+	if a.stateKey != "" {
+		if _, err := states.Delete(a.stateKey); err != nil {
+			return err
 		}
-		if a.client != nil {
-			a.client.Close()
-		}
-	}
-	if a.refresher == nil {
-		finish()
-		return nil
-	}
-	drain := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), a.refresher.AnswerTimeout()+5*time.Second)
-		defer cancel()
-		if err := a.refresher.Drain(ctx); err != nil {
-			a.logger.Error("stopping before token refreshes finished: their passports may need reconnecting", zap.Error(err))
-		}
-		finish()
-	}
-	if caddy.Exiting() {
-		drain()
-	} else {
-		go drain()
 	}
 	return nil
 }

@@ -52,6 +52,8 @@ func WidgetgateBinary(t testing.TB) string {
 // Widgetgate is a running widgetgate process.
 type Widgetgate struct {
 	URL    string // http://127.0.0.1:port
+	addr   string
+	config string // path of its Caddyfile
 	cmd    *exec.Cmd
 	done   chan struct{}
 	logMu  sync.Mutex
@@ -83,7 +85,7 @@ func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate 
 	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(caddyfile, "{addr}", addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := &Widgetgate{URL: "http://" + addr, done: make(chan struct{})}
+	w := &Widgetgate{URL: "http://" + addr, addr: addr, config: cfgPath, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	w.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
 	w.cmd.Stdout, w.cmd.Stderr = w, w
@@ -131,6 +133,16 @@ func (w *Widgetgate) Signal(t testing.TB, sig os.Signal) {
 
 // Done is closed when the widgetgate process has exited.
 func (w *Widgetgate) Done() <-chan struct{} { return w.done }
+
+// ReloadWith rewrites widgetgate's Caddyfile ("{addr}" replaced as at
+// start) and reloads it.
+func (w *Widgetgate) ReloadWith(t testing.TB, caddyfile string) {
+	t.Helper()
+	if err := os.WriteFile(w.config, []byte(strings.ReplaceAll(caddyfile, "{addr}", w.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.Reload(t)
+}
 
 // Reload makes widgetgate reload its config file (SIGUSR1, which Caddy
 // answers with a forced reload from the file it was started with) and

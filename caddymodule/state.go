@@ -1,0 +1,102 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/callerctx"
+)
+
+// states holds the long-lived state of widgetgate apps — the Vault
+// client, the token cache, the refresher, the caller-context keys —
+// across config reloads, keyed by the settings it is built from (as
+// caddy-ratelimit keeps its zones). A reload that leaves those settings
+// alone keeps the warm cache (so calls go on from memory even while Vault
+// is down), the refreshes in flight and their single-flight groups.
+var states = caddy.NewUsagePool()
+
+// state is what states holds. Its background loops run on ctx, which
+// ends when the last app using it is cleaned up.
+type state struct {
+	store      *vaultstore.Store
+	cache      *passport.Cache
+	refresher  *refresh.Refresher // nil when refresh is disabled
+	verifier   *callerctx.Verifier
+	publicKeys []crypto.PublicKey // the context keys' public keys, kept with the HMAC ones on rotation
+
+	// providers is the registry of the newest app that started: the
+	// refresher looks providers up here, so a reload that adds a widget
+	// package is seen by refreshes at once.
+	providers atomic.Pointer[map[string]*provider.Provider]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	logger *zap.Logger
+	start  sync.Once
+}
+
+// stateKey names the settings a state is built from. It is a hash: the
+// settings may hold a Vault token, and the key lives in a process-wide
+// map.
+func stateKey(settings any) (string, error) {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// provider looks name up in the newest started app's registry.
+func (s *state) provider(name string) (*provider.Provider, bool) {
+	m := s.providers.Load()
+	if m == nil {
+		return nil, false
+	}
+	p, ok := (*m)[name]
+	return p, ok
+}
+
+// Destruct ends the state's background work once no app uses it. Token
+// redemptions already sent are never abandoned: after a reload that
+// changed the Vault settings they finish in the background (calls still
+// in flight on the old app get their tokens); at shutdown, Destruct waits
+// for them, bounded by answer_timeout, so their rotated refresh tokens
+// reach Vault first.
+func (s *state) Destruct() error {
+	s.cancel()
+	if s.refresher == nil {
+		s.store.Stop()
+		return nil
+	}
+	drain := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.refresher.AnswerTimeout()+5*time.Second)
+		defer cancel()
+		if err := s.refresher.Drain(ctx); err != nil {
+			s.logger.Error("stopping before token refreshes finished: their passports may need reconnecting", zap.Error(err))
+		}
+		s.store.Stop()
+	}
+	if caddy.Exiting() {
+		drain()
+	} else {
+		go drain()
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddy.Destructor = (*state)(nil)
