@@ -29,7 +29,7 @@ func init() {
 //			cache_max_instances <n>
 //			cache_max_passports <n>
 //			token_expiry_skew <duration>
-//			bind [<instance>] <authKey> <passportId>
+//			bind [<instance>] <authKey> <passportId>   # JSON: static_bindings[instance][authKey] = passportId
 //			vault {
 //				address <url>
 //				token <token>
@@ -55,7 +55,7 @@ func init() {
 //			}
 //			context_keys {
 //				hmac_vault
-//				public_key_file <pem>
+//				public_key_files <pem>...
 //			}
 //			refresh {
 //				disabled
@@ -195,12 +195,14 @@ func (c *ContextKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			c.HMACVault = true
-		case "public_key_file":
-			var f string
-			if err := oneArg(d, &f); err != nil {
-				return err
+		case "public_key_files":
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return d.ArgErr()
 			}
-			c.PublicKeyFiles = append(c.PublicKeyFiles, f)
+			c.PublicKeyFiles = append(c.PublicKeyFiles, files...)
+		case "public_key_file":
+			return renamed(d, "public_key_files")
 		default:
 			return d.Errf("unrecognized context_keys option %q", d.Val())
 		}
@@ -332,11 +334,11 @@ func (u *UpstreamConfig) unmarshal(d *caddyfile.Dispenser) error {
 //	widgetgate {
 //		instance_header <name>
 //		user_header <name>
-//		max_request_size <size>
-//		max_response_size <size>
+//		max_request_bytes <size>
+//		max_response_bytes <size>
 //		max_params <n>
-//		max_param_name <bytes>
-//		max_param_value <size>
+//		max_param_name_bytes <n>
+//		max_param_value_bytes <size>
 //		caller_context headers|signed
 //		context_header <name>
 //		context_audience <aud>
@@ -361,18 +363,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.InstanceHeader)
 		case "user_header":
 			err = oneArg(d, &h.UserHeader)
-		case "max_request_size":
+		case "max_request_bytes":
 			err = sizeArg(d, &h.MaxRequestBytes)
-		case "max_response_size":
+		case "max_response_bytes":
 			var n int
 			err = sizeArg(d, &n)
 			h.MaxResponseBytes = int64(n)
 		case "max_params":
 			err = intArg(d, &h.MaxParams)
-		case "max_param_name":
+		case "max_param_name_bytes":
 			err = intArg(d, &h.MaxParamNameBytes)
-		case "max_param_value":
+		case "max_param_value_bytes":
 			err = sizeArg(d, &h.MaxParamValueBytes)
+		case "max_request_size", "max_response_size", "max_param_name", "max_param_value":
+			return renamed(d, map[string]string{"max_request_size": "max_request_bytes", "max_response_size": "max_response_bytes",
+				"max_param_name": "max_param_name_bytes", "max_param_value": "max_param_value_bytes"}[d.Val()])
 		case "caller_context":
 			err = oneArg(d, &h.CallerContext)
 		case "context_header":
@@ -393,6 +398,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// renamed refuses an option's old name, saying the new one: each option
+// now has its JSON field's name.
+func renamed(d *caddyfile.Dispenser, now string) error {
+	return d.Errf("%s was renamed to %s (the name of its JSON field)", d.Val(), now)
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

@@ -14,7 +14,7 @@ const calendarCall = "/sidecar/widgets/calendar/apis/getCalendarEvents"
 // TestWidgetCalls runs the contract's success and error cases against one
 // stack. Each case checks what the widget got and what the provider saw.
 func TestWidgetCalls(t *testing.T) {
-	e := start(t, options{handlerBlock: "max_response_size 2MiB"})
+	e := start(t, options{handlerBlock: "max_response_bytes 2MiB"})
 	const token = "ya29.vault-token-4f8a1c" // what Vault holds; the stand-in accepts it
 	e.provider.AddToken(token)
 	e.vault.PutPassport(t, "pp-google", "google", token)

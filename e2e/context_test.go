@@ -40,7 +40,7 @@ func startSigned(t *testing.T, siteExtra ...string) *signedEnv {
 		t.Fatal(err)
 	}
 	e := start(t, options{
-		globalExtra:  "context_keys {\n\t\t\thmac_vault\n\t\t\tpublic_key_file " + pemFile + "\n\t\t}",
+		globalExtra:  "context_keys {\n\t\t\thmac_vault\n\t\t\tpublic_key_files " + pemFile + "\n\t\t}",
 		handlerBlock: "caller_context signed\n\t\t\tallowed_origins http://host.example",
 		extraRoutes:  strings.Join(siteExtra, "\n"),
 	})
