@@ -1,6 +1,8 @@
 // Command provider runs the stand-in upstream provider (Google Calendar,
 // Microsoft Graph, a custom SaaS API and an OAuth token endpoint) on a local
 // address, for the widgetgate demo when the real services are unreachable.
+// The stand-in itself is internal/testenv/standin, which the tests use
+// in-process; this program only serves it and logs each request.
 //
 // Usage:
 //
