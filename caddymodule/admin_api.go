@@ -267,7 +267,7 @@ type providerView struct {
 func (a *AdminHandler) listProviders(ctx context.Context) (any, error) {
 	names := make([]string, 0, len(a.app.providers))
 	for n, p := range a.app.providers {
-		if p.Kind != "" {
+		if _, managed := p.Protocol(); managed {
 			names = append(names, n)
 		}
 	}
@@ -275,7 +275,8 @@ func (a *AdminHandler) listProviders(ctx context.Context) (any, error) {
 	out := make([]providerView, 0, len(names))
 	for _, n := range names {
 		p := a.app.providers[n]
-		configured := p.Kind == provider.KindAppspace // Appspace tokens need no client
+		proto, _ := p.Protocol()
+		configured := !proto.NeedsClientCredentials() // Appspace tokens need no client
 		if !configured {
 			c, err := a.app.refresher.Credentials(ctx, p)
 			configured = err == nil && c.ClientID != ""
@@ -350,7 +351,10 @@ func (a *AdminHandler) createPassport(ctx context.Context, r *http.Request) (any
 		return nil, err
 	}
 	prov, ok := a.app.provider(in.Provider)
-	if !ok || prov.Kind == "" {
+	if ok {
+		_, ok = prov.Protocol() // known by name but not managed (Tableau): refused like unknown
+	}
+	if !ok {
 		return nil, badRequest(fmt.Sprintf("unknown provider %q", in.Provider))
 	}
 	if in.DisplayName == "" {
@@ -384,7 +388,7 @@ func (a *AdminHandler) connect(ctx context.Context, r *http.Request, id string) 
 		return nil, err
 	}
 	prov, ok := a.app.provider(rec.Passport.Provider)
-	if ok && prov.Kind == provider.KindAppspace {
+	if ok && pastesCredentials(prov) {
 		return a.connectAppspace(ctx, r, rec)
 	}
 	u, err := a.flow.Start(ctx, rec.Passport)
@@ -392,6 +396,13 @@ func (a *AdminHandler) connect(ctx context.Context, r *http.Request, id string) 
 		return nil, err
 	}
 	return map[string]string{"authorizeUrl": u}, nil
+}
+
+// pastesCredentials reports whether prov's passports are connected by
+// pasting credentials rather than with a sign-in redirect.
+func pastesCredentials(prov *provider.Provider) bool {
+	proto, managed := prov.Protocol()
+	return managed && proto.Connect() == provider.ConnectPasted
 }
 
 func (a *AdminHandler) connectAppspace(ctx context.Context, r *http.Request, rec *vaultstore.Record) (any, error) {

@@ -67,7 +67,7 @@ func (f *Flow) oauthProvider(ctx context.Context, p *passport.Passport) (*provid
 	if !ok {
 		return nil, nil, &Error{"unknown_provider", fmt.Sprintf("The passport's provider %q is not known to this widgetgate.", p.Provider)}
 	}
-	if prov.Kind != provider.KindOAuth2 || prov.AuthURL == "" || prov.TokenURL == "" {
+	if proto, ok := prov.Protocol(); !ok || proto.Connect() != provider.ConnectRedirect || prov.AuthURL == "" || prov.TokenURL == "" {
 		return nil, nil, &Error{"not_oauth", fmt.Sprintf("Provider %q is not connected with an OAuth sign-in.", p.Provider)}
 	}
 	creds, err := f.Credentials(ctx, prov)
@@ -309,7 +309,11 @@ func (f *Flow) Disconnect(ctx context.Context, id string) (*passport.Passport, e
 
 func (f *Flow) revoke(ctx context.Context, p *passport.Passport) error {
 	prov, ok := f.Lookup(p.Provider)
-	if !ok || prov.RevocationURL == "" {
+	if !ok {
+		return nil
+	}
+	proto, ok := prov.Protocol()
+	if !ok || !proto.CanRevoke() {
 		return nil
 	}
 	token, hint := p.RefreshToken, "refresh_token" // revoking it ends the whole grant
@@ -319,26 +323,10 @@ func (f *Flow) revoke(ctx context.Context, p *passport.Passport) error {
 	if token == "" {
 		return nil
 	}
-	creds, err := f.Credentials(ctx, prov)
-	if err != nil {
-		return err
-	}
-	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, prov.RevocationURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(creds.ClientID), url.QueryEscape(creds.ClientSecret))
-	resp, err := f.HTTPClient.Do(req)
-	if err != nil {
-		return errors.New("revocation endpoint unreachable")
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("revocation endpoint answered HTTP %d", resp.StatusCode)
-	}
-	return nil
+	return proto.Revoke(ctx, f.HTTPClient, token, hint, func(ctx context.Context) (provider.Credentials, error) {
+		c, err := f.Credentials(ctx, prov)
+		return provider.Credentials(c), err
+	})
 }
 
 func randomHex(n int) string {

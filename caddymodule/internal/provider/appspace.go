@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
 
 // AppspaceTokenPath is the Appspace API v3 token endpoint, below an
@@ -287,3 +289,32 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// appspaceProtocol is KindAppspace: connected by pasting a subjectId and
+// refreshToken made in the Appspace console, refreshed with
+// AppspaceTokenSource; Appspace documents no revocation endpoint.
+type appspaceProtocol struct{ p *Provider }
+
+// Connect is pasting the console's credentials.
+func (appspaceProtocol) Connect() ConnectStyle { return ConnectPasted }
+
+// NeedsClientCredentials is false: the subject and refresh token suffice.
+func (appspaceProtocol) NeedsClientCredentials() bool { return false }
+
+// TokenSource redeems at g's instance; creds is never called.
+func (appspaceProtocol) TokenSource(ctx context.Context, client *http.Client, g Grant, _ ClientFunc) (oauth2.TokenSource, error) {
+	if g.InstanceURL == "" || g.SubjectID == "" {
+		return nil, fmt.Errorf("%w: appspace passport %s needs instance_url and subject_id", passport.ErrNotRefreshable, g.Passport)
+	}
+	return AppspaceTokenSource(ctx, client, g.InstanceURL, g.SubjectID, g.RefreshToken), nil
+}
+
+// CanRevoke is false.
+func (appspaceProtocol) CanRevoke() bool { return false }
+
+// Revoke always fails: there is no endpoint to revoke at.
+func (a appspaceProtocol) Revoke(context.Context, *http.Client, string, string, ClientFunc) error {
+	return fmt.Errorf("provider %q has no revocation endpoint", a.p.Name)
+}
+
+var _ Protocol = appspaceProtocol{}

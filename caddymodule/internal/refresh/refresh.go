@@ -414,24 +414,19 @@ func (r *Refresher) redeem(ctx context.Context, p *passport.Passport) (*oauth2.T
 	}
 	ctx, cancel := r.sendBound(ctx)
 	defer cancel()
-	var ts oauth2.TokenSource
-	switch prov.Kind {
-	case provider.KindAppspace:
-		if p.InstanceURL == "" || p.SubjectID == "" {
-			return nil, fmt.Errorf("%w: appspace passport %s needs instance_url and subject_id", ErrNotRefreshable, p.ID)
-		}
-		ts = provider.AppspaceTokenSource(ctx, r.cfg.HTTPClient, p.InstanceURL, p.SubjectID, p.RefreshToken)
-	default:
-		if prov.TokenURL == "" {
-			return nil, fmt.Errorf("%w: provider %q has no token URL", ErrNotRefreshable, prov.Name)
-		}
-		creds, err := r.Credentials(ctx, prov)
-		if err != nil {
-			return nil, err
-		}
-		conf := &oauth2.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret,
-			Endpoint: oauth2.Endpoint{TokenURL: prov.TokenURL, AuthURL: prov.AuthURL, AuthStyle: prov.AuthStyle}}
-		ts = conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, r.cfg.HTTPClient), &oauth2.Token{RefreshToken: p.RefreshToken})
+	proto, ok := prov.Protocol()
+	if !ok {
+		// The only unmanaged provider (Tableau) has no token URL either.
+		return nil, fmt.Errorf("%w: provider %q has no token URL", ErrNotRefreshable, prov.Name)
+	}
+	creds := func(ctx context.Context) (provider.Credentials, error) {
+		c, err := r.Credentials(ctx, prov)
+		return provider.Credentials(c), err
+	}
+	ts, err := proto.TokenSource(ctx, r.cfg.HTTPClient, provider.Grant{Passport: p.ID, RefreshToken: p.RefreshToken,
+		SubjectID: p.SubjectID, InstanceURL: p.InstanceURL}, creds)
+	if err != nil {
+		return nil, err
 	}
 	return ts.Token()
 }
