@@ -1,6 +1,6 @@
 // Package e2e runs widgetgate as users do: the real binary (Caddy with our
 // module) configured by a Caddyfile, reading passports from a real Vault
-// dev server, calling a stand-in provider. The stand-in (examples/provider)
+// dev server, calling a stand-in provider. The stand-in (internal/testenv/standin)
 // replaces Google and friends, which cannot be reached from here; it
 // answers with their real response and error formats.
 package e2e
