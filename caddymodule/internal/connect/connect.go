@@ -39,7 +39,7 @@ func (e *Error) Error() string { return e.Message }
 
 // Flow connects and disconnects passports.
 type Flow struct {
-	Store       *vaultstore.Store
+	Store       Store
 	Lookup      func(name string) (*provider.Provider, bool)
 	Credentials func(ctx context.Context, p *provider.Provider) (vaultstore.Credentials, error)
 	// RedirectURL is the public callback URL registered at providers.

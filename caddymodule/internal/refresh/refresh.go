@@ -177,7 +177,7 @@ type Lookup func(name string) (*provider.Provider, bool)
 
 // Refresher refreshes passports. It is safe for concurrent use.
 type Refresher struct {
-	store  *vaultstore.Store
+	store  Store
 	lookup Lookup
 	cfg    Config
 	// ctx is the app's: scans and waits for another replica end with it.
@@ -214,7 +214,7 @@ type cachedCreds struct {
 
 // New returns a refresher. Scans run on ctx (the app's); a refresh, once
 // begun, outlives both its callers and ctx (see the package comment).
-func New(ctx context.Context, store *vaultstore.Store, lookup Lookup, cfg Config) *Refresher {
+func New(ctx context.Context, store Store, lookup Lookup, cfg Config) *Refresher {
 	cfg.defaults()
 	detached, kill := context.WithCancel(context.WithoutCancel(ctx))
 	return &Refresher{store: store, lookup: lookup, cfg: cfg, ctx: ctx, detached: detached, kill: kill,
