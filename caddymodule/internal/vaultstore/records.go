@@ -39,6 +39,13 @@ func (s *Store) PassportRecord(ctx context.Context, id string) (*Record, error) 
 	return newRecord(id, data, version)
 }
 
+// NewRecord parses a passport secret's fields as PassportRecord does, for
+// other Store implementations (the in-memory one) to build their Records
+// with the same parser.
+func NewRecord(id string, data map[string]any, version int) (*Record, error) {
+	return newRecord(id, data, version)
+}
+
 func newRecord(id string, data map[string]any, version int) (*Record, error) {
 	p, err := parsePassport(id, data)
 	if err != nil {
