@@ -53,7 +53,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/template/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadSchema$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCustom$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/provider/
-	$(GO) test -run '^$$' -fuzz '^FuzzBodyParams$$' -fuzztime $(FUZZTIME) ./caddymodule/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodyParams$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/upstream/
 	$(GO) test -run '^$$' -fuzz '^FuzzSameOrigin$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/upstream/
 

@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var testLimits = limits{maxBody: 64 << 10, maxParams: 3, maxName: 8, maxValue: 16}
+var testLimits = Limits{MaxBody: 64 << 10, MaxParams: 3, MaxName: 8, MaxValue: 16}
 
 func TestBodyParams(t *testing.T) {
 	tests := []struct {
@@ -102,28 +102,6 @@ func TestQueryParams(t *testing.T) {
 	}
 }
 
-func TestParseCallPath(t *testing.T) {
-	tests := []struct {
-		path, widget, api string
-		raw, ok           bool
-	}{
-		{"/sidecar/widgets/calendar/apis/getEvents", "calendar", "getEvents", false, true},
-		{"/widgets/calendar/apis/getEvents/raw", "calendar", "getEvents", true, true},
-		{"/a/b/widgets/w/apis/x/", "w", "x", false, true},
-		{"/sidecar/widgets/w/apis/raw", "w", "raw", false, true},
-		{"/sidecar/widgets//apis/x", "", "", false, false},
-		{"/sidecar/widgets/w/apis", "", "", false, false},
-		{"/sidecar/widgets/w/apis/x/extra", "", "", false, false},
-		{"/sidecar/", "", "", false, false},
-	}
-	for _, tc := range tests {
-		w, a, raw, ok := parseCallPath(tc.path)
-		if ok != tc.ok || ok && (w != tc.widget || a != tc.api || raw != tc.raw) {
-			t.Errorf("parseCallPath(%q) = %q %q %v %v", tc.path, w, a, raw, ok)
-		}
-	}
-}
-
 // FuzzBodyParams checks the parser against encoding/json: whatever it
 // accepts is valid JSON whose params decode to the same values, and
 // invalid JSON is never accepted.
@@ -131,7 +109,7 @@ func FuzzBodyParams(f *testing.F) {
 	for _, seed := range []string{`{"params": {"a": "x", "n": -1.5e3, "t": true}}`, `{"params": null}`, `{"params": {"a": "\u00e9\ud83d\ude00"}}`, `{"method": 1}`, ` {} `} {
 		f.Add([]byte(seed))
 	}
-	lim := limits{maxBody: 64 << 10, maxParams: 64, maxName: 64, maxValue: 8 << 10}
+	lim := Limits{MaxBody: 64 << 10, MaxParams: 64, MaxName: 64, MaxValue: 8 << 10}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, p := bodyParams(body, lim)
 		if p != nil {

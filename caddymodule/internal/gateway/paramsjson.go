@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // duplicate keys (which parsers disagree on), keep numbers as their JSON
 // text and refuse lone surrogates; and rather than json.Decoder.Token,
 // which allocated for every token and was a visible share of a call's CPU.
-func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
+func bodyParams(body []byte, lim Limits) (map[string]string, *Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]string{}, nil
 	}
@@ -35,7 +35,7 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 				return nil, invalidJSON("the body is not valid JSON")
 			}
 			if string(key) != "params" {
-				return nil, newProblem(http.StatusBadRequest, "override_not_allowed",
+				return nil, NewProblem(http.StatusBadRequest, "override_not_allowed",
 					fmt.Sprintf("%q cannot be set by a widget: the schema fixes the method, URL, headers and body; only params are accepted", key))
 			}
 			if seenParams {
@@ -65,7 +65,7 @@ func bodyParams(body []byte, lim limits) (map[string]string, *problem) {
 
 // paramsObject reads the value of "params": null (none) or an object of
 // name → string, number or boolean.
-func (s *jsonScanner) paramsObject(params map[string]string, lim limits) *problem {
+func (s *jsonScanner) paramsObject(params map[string]string, lim Limits) *Problem {
 	if s.literal("null") {
 		return nil
 	}
@@ -122,8 +122,8 @@ func (s *jsonScanner) paramsObject(params map[string]string, lim limits) *proble
 	}
 }
 
-func invalidJSON(msg string) *problem {
-	return newProblem(http.StatusBadRequest, "invalid_json", msg)
+func invalidJSON(msg string) *Problem {
+	return NewProblem(http.StatusBadRequest, "invalid_json", msg)
 }
 
 var (

@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"errors"
@@ -11,32 +11,39 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
 )
 
-// limits bound what a caller may send; see the handler's fields.
-type limits struct {
-	maxBody, maxParams, maxName, maxValue int
+// Limits bound what a caller may send.
+type Limits struct {
+	MaxBody   int // bytes of a call's body
+	MaxParams int // params in one call
+	MaxName   int // bytes of a param's name
+	MaxValue  int // bytes of a param's value
 }
 
 // readParams reads the caller's params: the {"params": {...}} body of a
 // POST, or the query string of a raw-mode GET. Only structural problems are
 // reported here; whether the API needs a param is the template's business.
-func readParams(r *http.Request, lim limits) (map[string]string, *problem) {
+func readParams(r *Request, lim Limits) (map[string]string, *Problem) {
 	if r.Method == http.MethodGet {
-		return queryParams(r.URL.RawQuery, lim)
+		return queryParams(r.RawQuery, lim)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, int64(lim.maxBody)))
+	in := r.Body
+	if in == nil {
+		in = http.NoBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, in, int64(lim.MaxBody)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, newProblem(http.StatusRequestEntityTooLarge, "request_too_large",
-				fmt.Sprintf("the request body is larger than %d bytes", lim.maxBody))
+			return nil, NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
+				fmt.Sprintf("the request body is larger than %d bytes", lim.MaxBody))
 		}
-		return nil, newProblem(http.StatusBadRequest, "invalid_json", "the request body could not be read")
+		return nil, NewProblem(http.StatusBadRequest, "invalid_json", "the request body could not be read")
 	}
 	return bodyParams(body, lim)
 }
 
 // queryParams reads raw-mode GET params from the query string.
-func queryParams(rawQuery string, lim limits) (map[string]string, *problem) {
+func queryParams(rawQuery string, lim Limits) (map[string]string, *Problem) {
 	params := map[string]string{}
 	for rawQuery != "" {
 		var pair string
@@ -61,14 +68,15 @@ func queryParams(rawQuery string, lim limits) (map[string]string, *problem) {
 	return params, nil
 }
 
-func checkParam(name, value string, have int, lim limits) *problem {
+// checkParam checks one param against the limits and the value rules.
+func checkParam(name, value string, have int, lim Limits) *Problem {
 	switch {
-	case have >= lim.maxParams:
-		return paramProblem(name, fmt.Sprintf("is one too many: at most %d params", lim.maxParams))
-	case name == "" || len(name) > lim.maxName:
-		return paramProblem(truncate(name, lim.maxName), fmt.Sprintf("name must be 1 to %d bytes", lim.maxName))
-	case len(value) > lim.maxValue:
-		return paramProblem(name, fmt.Sprintf("value is longer than %d bytes", lim.maxValue))
+	case have >= lim.MaxParams:
+		return paramProblem(name, fmt.Sprintf("is one too many: at most %d params", lim.MaxParams))
+	case name == "" || len(name) > lim.MaxName:
+		return paramProblem(truncate(name, lim.MaxName), fmt.Sprintf("name must be 1 to %d bytes", lim.MaxName))
+	case len(value) > lim.MaxValue:
+		return paramProblem(name, fmt.Sprintf("value is longer than %d bytes", lim.MaxValue))
 	}
 	if err := template.CheckValue(name); err != nil {
 		return paramProblem("", "a param name "+err.Error())
@@ -81,12 +89,7 @@ func checkParam(name, value string, have int, lim limits) *problem {
 	return nil
 }
 
-func paramProblem(name, reason string) *problem {
-	p := newProblem(http.StatusBadRequest, "invalid_param", fmt.Sprintf("param %q %s", name, reason))
-	p.Param = name
-	return p
-}
-
+// truncate cuts s to at most n bytes, for naming an over-long name.
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
