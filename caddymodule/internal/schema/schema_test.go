@@ -191,23 +191,6 @@ func TestSymlinkedPackageRejected(t *testing.T) {
 	}
 }
 
-func TestStrictJSON(t *testing.T) {
-	tests := []struct{ name, doc, want string }{
-		{"duplicate key", `{"authenticatedApis": [], "authenticatedApis": []}`, `key "authenticatedApis" appears twice`},
-		{"case variant", `{"authenticatedApis": [{"url": "a", "URL": "b"}]}`, `keys "url" and "URL" differ only in case`},
-		{"nested duplicate", `{"authentications": [{"metadata": {"passportProvider": "a", "passportProvider": "b"}}]}`, `$.authentications.metadata: key "passportProvider" appears twice`},
-		{"too deep", strings.Repeat("[", 40) + strings.Repeat("]", 40), "nested deeper"},
-	}
-	for _, tc := range tests {
-		if err := checkStrictJSON([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
-		}
-	}
-	if err := checkStrictJSON([]byte(`{"a": {"x": 1}, "b": {"x": [{"x": 2}, {"x": 3}]}}`)); err != nil {
-		t.Errorf("same key in different objects is fine: %v", err)
-	}
-}
-
 func TestZipBombRefused(t *testing.T) {
 	dir := t.TempDir()
 	f, _ := os.Create(filepath.Join(dir, "bomb.zip"))
