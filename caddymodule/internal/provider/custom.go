@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/strictjson"
 )
 
 // MaxPassportSize bounds a custom passport file. Real ones are well under a
@@ -629,78 +631,42 @@ func joinPath(path, key string) string {
 	}
 }
 
-// checkJSONStructure walks the document token by token to refuse what
-// encoding/json alone accepts silently: duplicate keys (the last would win,
-// so a second "tokenUrl" could hide behind the one a reviewer reads) and
-// data after the document. The document must be an object.
+// checkJSONStructure refuses what encoding/json alone accepts silently:
+// duplicate keys (the last would win, so a second "tokenUrl" could hide
+// behind the one a reviewer reads), deep nesting and data after the
+// document, which must be an object. Keys differing only in case are not
+// refused here: the validator reads fields by their exact names and
+// reports unknown ones, with a hint for case slips.
 func checkJSONStructure(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return jsonError(err)
-	}
-	if tok != json.Delim('{') {
-		return errors.New("the document must be a JSON object")
-	}
-	if err := walkObject(dec, "", 1); err != nil {
+	err := strictjson.Check(data, strictjson.Options{Object: true, Single: true})
+	var se *strictjson.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return structureError(se)
+	case errors.Is(err, strictjson.ErrNotObject), errors.Is(err, strictjson.ErrTrailing):
 		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON document")
-	}
-	return nil
-}
-
-// maxJSONDepth bounds nesting. Decoder.Token does not, and the walk recurses
-// once per level; a passport needs four.
-const maxJSONDepth = 32
-
-func walkObject(dec *json.Decoder, path string, depth int) error {
-	if depth > maxJSONDepth {
-		return &FieldError{Field: path, Msg: fmt.Sprintf("nested more than %d levels deep", maxJSONDepth)}
-	}
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return jsonError(err)
-		}
-		key, _ := tok.(string) // object keys are always strings
-		at := joinPath(path, key)
-		if seen[key] {
-			return &FieldError{Field: at, Msg: "duplicate key"}
-		}
-		seen[key] = true
-		if err := walkValue(dec, at, depth); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
-	return jsonError(err)
-}
-
-func walkValue(dec *json.Decoder, path string, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
+	default:
 		return jsonError(err)
 	}
-	switch tok {
-	case json.Delim('{'):
-		return walkObject(dec, path, depth+1)
-	case json.Delim('['):
-		if depth+1 > maxJSONDepth {
-			return &FieldError{Field: path, Msg: fmt.Sprintf("nested more than %d levels deep", maxJSONDepth)}
+}
+
+// structureError names the field of a strictjson problem the way the
+// validator's errors do: joinPath's keys and [i] for array positions.
+func structureError(se *strictjson.Error) *FieldError {
+	path := ""
+	for _, s := range se.Path {
+		if s.InArray {
+			path = fmt.Sprintf("%s[%d]", path, s.Index)
+		} else {
+			path = joinPath(path, s.Key)
 		}
-		for i := 0; dec.More(); i++ {
-			if err := walkValue(dec, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
-				return err
-			}
-		}
-		_, err := dec.Token() // ']'
-		return jsonError(err)
 	}
-	return nil
+	if se.Problem == strictjson.TooDeep {
+		return &FieldError{Field: path, Msg: fmt.Sprintf("nested more than %d levels deep", strictjson.MaxDepth)}
+	}
+	return &FieldError{Field: joinPath(path, se.Key), Msg: "duplicate key"}
 }
 
 // jsonError words a decoder error with its byte offset.
