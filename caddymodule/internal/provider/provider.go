@@ -1,7 +1,10 @@
 // Package provider describes the services a passport connects to: the
 // built-in providers the seed's Built-in Passport Reference names, and the
-// custom providers a widget package bundles as passport/*.json. It also
-// holds what refreshing their tokens needs and cannot get from
+// custom providers a widget package bundles as passport/*.json. What
+// differs between provider kinds (connecting a passport, redeeming its
+// refresh token, revoking it) is a Protocol, one per Kind (oauth2.go,
+// appspace.go): callers ask Provider.Protocol and never compare Kinds. It
+// also holds what refreshing tokens needs and cannot get from
 // golang.org/x/oauth2 alone: an Appspace API v3 token source and a
 // classification of refresh failures.
 //
@@ -22,7 +25,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Kind says how a provider's tokens are refreshed.
+// Kind names how a provider's tokens are connected and refreshed. It is
+// data (the admin API shows it); the behaviour is its Protocol.
 type Kind string
 
 const (
