@@ -14,6 +14,8 @@ import (
 // duplicate keys (which parsers disagree on), keep numbers as their JSON
 // text and refuse lone surrogates; and rather than json.Decoder.Token,
 // which allocated for every token and was a visible share of a call's CPU.
+// Not strictjson: it decodes the call body by the contract's rules (its
+// problem codes and limits), where strictjson only checks files at load.
 func bodyParams(body []byte, lim Limits) (map[string]string, *Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]string{}, nil

@@ -16,6 +16,8 @@ const maxJSONDepth = 10000
 // It never recurses and never allocates: open containers are tracked in a
 // fixed bit-stack big enough for maxJSONDepth, so hostile nesting costs
 // neither goroutine stack nor heap.
+// Not strictjson: it only answers yes or no for a provider's bytes, at call
+// speed, where strictjson checks files at load for repeated keys.
 func validJSON(b []byte) bool {
 	// Bit d set means the container at depth d is an object, clear an array.
 	// 1.25 KB on the stack is cheaper than any allocation and covers the
