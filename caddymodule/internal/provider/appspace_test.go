@@ -29,7 +29,8 @@ func TestAppspaceTokenSourceAgainstStandin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The stand-in sends expiresIn as the string "3600", as the seed shows.
+	// The stand-in sends expiresIn as the string "3600", as the Appspace
+	// widget developer guide shows.
 	if tok1.AccessToken == "" || tok1.TokenType != "Bearer" || tok1.ExpiresIn != 3600 ||
 		tok1.Expiry.Before(before.Add(3600*time.Second)) || tok1.Expiry.After(time.Now().Add(3600*time.Second)) {
 		t.Errorf("token = %+v", tok1)

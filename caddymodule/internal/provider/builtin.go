@@ -10,7 +10,8 @@ import (
 )
 
 // Builtin returns a copy of the built-in provider called name (a
-// passportProvider value from the seed's Built-in Passport Reference).
+// passportProvider value from the Built-in Passport Reference of
+// the Appspace widget developer guide).
 func Builtin(name string) (*Provider, bool) {
 	p, ok := builtinTable()[name]
 	if !ok {
@@ -148,9 +149,9 @@ func facebookProvider(name, display, category, notes string, scopes ...string) *
 // refresh_token grant.
 const facebookNotes = "Facebook issues no refresh tokens: a long-lived user token lasts about 60 days and must be re-obtained by reconnecting the passport (or exchanged with fb_exchange_token before it expires)."
 
-// builtinList is the seed's Built-in Passport Reference. The seed's table
-// lost its passportProvider column in extraction; the names here are the
-// ones the project settled on.
+// builtinList is the Built-in Passport Reference of the Appspace widget
+// developer guide. The guide's table lost its passportProvider column in
+// extraction; the names here are the ones the project settled on.
 func builtinList() []*Provider {
 	return []*Provider{
 		// Google.
@@ -241,11 +242,12 @@ func builtinList() []*Provider {
 			Notes: "Sandboxes use test.salesforce.com and My Domain orgs their own host; define a custom passport with referenceApplicationName \"salesforce\" and its own URLs for those.",
 		},
 		{
-			// Tableau is "Custom Auth" in the seed, not OAuth: its passports
-			// hold a personal access token signed in through Tableau's REST
-			// API. It is listed so that passportProvider "tableau" is a known
-			// name, but Kind is empty: widgetgate cannot refresh it, and
-			// whatever writes the passport keeps its token current.
+			// Tableau is "Custom Auth" in the developer guide, not OAuth: its
+			// passports hold a personal access token signed in through
+			// Tableau's REST API. It is listed so that passportProvider
+			// "tableau" is a known name, but Kind is empty: widgetgate cannot
+			// refresh it, and whatever writes the passport keeps its token
+			// current.
 			Name: "tableau", DisplayName: "Tableau", Category: "Dashboard",
 			Notes: "Custom Auth (Tableau REST API sign-in with a personal access token), not OAuth: widgetgate does not refresh it.",
 		},
@@ -276,7 +278,8 @@ func builtinList() []*Provider {
 		// console (subjectId + refreshToken) and refreshed with a JSON call,
 		// not an OAuth grant, so there is no authorization URL.
 		{
-			// The seed's table does not list it, hence no Category.
+			// The developer guide's table does not list it, hence no
+			// Category.
 			Name: "appspace", DisplayName: "Appspace", Kind: KindAppspace,
 			InstanceTokenPath: AppspaceTokenPath,
 			Notes:             "Per-instance: tokens are refreshed at <instance_url>" + AppspaceTokenPath + ", with instance_url (e.g. https://acme.cloud.appspace.com) from the passport record, using its subjectId and refreshToken (see AppspaceTokenSource).",

@@ -9,8 +9,8 @@ import (
 	"golang.org/x/oauth2/endpoints"
 )
 
-// builtinNames is every passportProvider of the seed's Built-in Passport
-// Reference, as the project names them.
+// builtinNames is every passportProvider of the Built-in Passport Reference
+// of the Appspace widget developer guide, as the project names them.
 var builtinNames = []string{
 	"google", "google-drive", "google-meet",
 	"microsoft", "microsoft-teams", "microsoft-teams-conferencing", "powerbi", "sharepoint", "sharepoint-publishing",

@@ -23,19 +23,19 @@ const MaxPassportSize = 1 << 20
 // CustomPrefix starts the passportProvider value of a custom passport.
 const CustomPrefix = "custom:"
 
-// categories are the categoryType values the seed's Custom Passport modal
-// offers.
+// categories are the categoryType values the Custom Passport modal of
+// the Appspace widget developer guide offers.
 var categories = []string{"Custom", "Publishing", "Delegations", "Calendar", "Library", "Social", "Dashboard", "Conferencing", "People", "Places"}
 
-// customName is customApplicationInfo.name: kebab-case, as the seed's
-// Identifier field generates it.
+// customName is customApplicationInfo.name: kebab-case, as the Identifier
+// field of the Appspace widget developer guide generates it.
 var customName = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 
 // maxCustomName keeps "custom:<name>" a reasonable identifier.
 const maxCustomName = 100
 
-// maxScopeSeparator bounds scopeSeparator: the seed calls it a character;
-// a short string is tolerated.
+// maxScopeSeparator bounds scopeSeparator: the Appspace widget developer
+// guide calls it a character; a short string is tolerated.
 const maxScopeSeparator = 8
 
 // FieldError is one problem found in a custom passport file. ParseCustom
@@ -76,9 +76,10 @@ func (e *FieldError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Field names. Those of customApplicationInfo.metadata mirror the seed's
-// labels in camelCase; exactly these are accepted, so that a misspelt
-// optional field is reported instead of silently ignored.
+// Field names. Those of customApplicationInfo.metadata mirror the labels of
+// the Appspace widget developer guide in camelCase; exactly these are
+// accepted, so that a misspelt optional field is reported instead of silently
+// ignored.
 const (
 	fName, fApplicationName, fAuthType, fIsCustom, fInfo, fMetadata = "name", "applicationName", "authenticationType", "isCustomApplication", "customApplicationInfo", "metadata"
 
@@ -107,10 +108,10 @@ var (
 	}
 )
 
-// ParseCustom parses and validates a custom passport file (the seed's Custom
-// Passport JSON Reference) and returns its provider, named
-// "custom:"+customApplicationInfo.name. file names the file in errors and
-// becomes Provider.Source.
+// ParseCustom parses and validates a custom passport file (the Custom
+// Passport JSON Reference of the Appspace widget developer guide) and returns
+// its provider, named "custom:"+customApplicationInfo.name. file names the
+// file in errors and becomes Provider.Source.
 //
 // Every rule is checked and every violation reported (see FieldError);
 // duplicate keys and data after the document are refused. A clientSecret of
@@ -253,10 +254,10 @@ func (v *validator) passport(raw []byte) *Provider {
 	}
 	v.unknown(top, topFields)
 
-	// AuthStyle stays AuthStyleAutoDetect unless a reference says
-	// otherwise: the seed has no field for it, and oauth2 then tries Basic
-	// (which RFC 6749 section 2.3.1 obliges servers to support) before
-	// falling back to the body.
+	// AuthStyle stays AuthStyleAutoDetect unless a reference says otherwise:
+	// the Appspace widget developer guide has no field for it, and oauth2
+	// then tries Basic (which RFC 6749 section 2.3.1 obliges servers to
+	// support) before falling back to the body.
 	p := &Provider{Kind: KindOAuth2, PKCE: true, ScopeSeparator: " ", Source: v.file}
 	v.str(top, fName, true)
 	v.exact(top, fApplicationName, customApplication)
@@ -470,7 +471,7 @@ func (v *validator) endpoint(m fields, key string, ref *Provider, inherit func(*
 }
 
 // paramsMapper reads authenticationParamsMapper: a JSON object of strings,
-// or a string holding one (the seed's UI field takes JSON text).
+// or a string holding one (the developer guide's UI field takes JSON text).
 func (v *validator) paramsMapper(m fields) map[string]string {
 	path := m.at(fParamsMapper)
 	raw, ok := m.get(fParamsMapper)

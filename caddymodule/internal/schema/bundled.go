@@ -47,8 +47,9 @@ func loadBundled(fsys fs.FS, filePath string) (*BundledPassport, error) {
 }
 
 // checkCustomProviders makes sure every "custom:<name>" provider the schema
-// asks for is the passport the package bundles: that is how the seed ties
-// them, and a mismatch would leave the widget with no passport to select.
+// asks for is the passport the package bundles: that is how the Appspace
+// widget developer guide ties them, and a mismatch would leave the widget
+// with no passport to select.
 func (w *Widget) checkCustomProviders() error {
 	for _, a := range w.Auths {
 		name, custom := strings.CutPrefix(a.Provider, "custom:")
