@@ -107,7 +107,7 @@ type appspaceSource struct {
 	refreshToken string
 }
 
-// appspaceRequest is the seed's refresh body.
+// appspaceRequest is the refresh body of the Appspace widget developer guide.
 type appspaceRequest struct {
 	SubjectType  string `json:"subjectType"`
 	SubjectID    string `json:"subjectId"`
@@ -115,8 +115,8 @@ type appspaceRequest struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
-// appspaceResponse is the seed's answer. expiresIn is a JSON string in the
-// seed ("3600") but a number would be as plausible, so both are accepted.
+// appspaceResponse is the guide's answer. expiresIn is a JSON string there
+// ("3600") but a number would be as plausible, so both are accepted.
 type appspaceResponse struct {
 	AccessToken  string          `json:"accessToken"`
 	RefreshToken string          `json:"refreshToken"`

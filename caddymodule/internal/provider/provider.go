@@ -1,11 +1,11 @@
 // Package provider describes the services a passport connects to: the
-// built-in providers the seed's Built-in Passport Reference names, and the
-// custom providers a widget package bundles as passport/*.json. What
-// differs between provider kinds (connecting a passport, redeeming its
-// refresh token, revoking it) is a Protocol, one per Kind (oauth2.go,
-// appspace.go): callers ask Provider.Protocol and never compare Kinds. It
-// also holds what refreshing tokens needs and cannot get from
-// golang.org/x/oauth2 alone: an Appspace API v3 token source and a
+// built-in providers the Built-in Passport Reference of the Appspace widget
+// developer guide names, and the custom providers a widget package bundles as
+// passport/*.json. What differs between provider kinds (connecting a
+// passport, redeeming its refresh token, revoking it) is a Protocol, one per
+// Kind (oauth2.go, appspace.go): callers ask Provider.Protocol and never
+// compare Kinds. It also holds what refreshing tokens needs and cannot get
+// from golang.org/x/oauth2 alone: an Appspace API v3 token source and a
 // classification of refresh failures.
 //
 // The package has no Caddy imports so that it can be tested, and reused by
@@ -44,8 +44,8 @@ const (
 // TokenURL; Endpoint joins this URL with their Instance*Path.
 const InstanceURLField = "instance_url"
 
-// RefreshType is a custom passport's token refresh strategy: the seed's
-// "None", "Before Expiry" and "Periodically".
+// RefreshType is a custom passport's token refresh strategy: "None",
+// "Before Expiry" and "Periodically" in the Appspace widget developer guide.
 type RefreshType string
 
 // RefreshType values. RefreshUnset means the passport did not say, and the
@@ -58,9 +58,9 @@ const (
 )
 
 // ParseRefreshType accepts the JSON spellings "none", "before_expiry" and
-// "periodically" and, case-insensitively, the seed's UI labels ("None",
-// "Before Expiry", "Periodically") and camelCase ("beforeExpiry"). The empty
-// string is RefreshUnset.
+// "periodically" and, case-insensitively, the developer guide's UI labels
+// ("None", "Before Expiry", "Periodically") and camelCase ("beforeExpiry").
+// The empty string is RefreshUnset.
 func ParseRefreshType(s string) (RefreshType, error) {
 	// Folding away case, spaces, '_' and '-' maps every accepted spelling
 	// onto one key without a table of variants.
@@ -95,7 +95,8 @@ func (t *RefreshType) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MinRefreshMinutes is the smallest refreshValue the seed allows.
+// MinRefreshMinutes is the smallest refreshValue the Appspace widget
+// developer guide allows.
 const MinRefreshMinutes = 30
 
 // maxRefreshMinutes bounds refreshValue (one year) so that it cannot
@@ -122,7 +123,8 @@ type Provider struct {
 	Name string
 	// DisplayName is the human-readable name ("Google Calendar").
 	DisplayName string
-	// Category is the seed's category ("Calendar", "Library", "Custom"...).
+	// Category is the developer guide's category ("Calendar", "Library",
+	// "Custom"...).
 	Category string
 	// Kind says how tokens are refreshed. It is empty for built-ins that
 	// widgetgate cannot refresh at all (Tableau's Custom Auth).
@@ -164,11 +166,11 @@ type Provider struct {
 	// are used when a path does not resolve.
 	ProfileURL, ProfileEmailPath, ProfileIDPath, ProfileNamePath string
 	DefaultEmail, DefaultID, DefaultName                         string
-	// ParamsMapper is the seed's "Authentication Params Mapper": custom
-	// parameter names for the authorization URL.
+	// ParamsMapper is the developer guide's "Authentication Params Mapper":
+	// custom parameter names for the authorization URL.
 	ParamsMapper map[string]string
-	// RequiredMetadata is the seed's "Required Authentication Metadata":
-	// fields the OAuth callback response must carry.
+	// RequiredMetadata is the developer guide's "Required Authentication
+	// Metadata": fields the OAuth callback response must carry.
 	RequiredMetadata []string
 	// ProfileFromIDToken says to read the profile from the ID token's
 	// claims instead of calling ProfileURL.
