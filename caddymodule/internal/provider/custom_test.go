@@ -14,7 +14,8 @@ import (
 
 const passportFile = "passport/x.json"
 
-// seedConnector is the seed's "OAuth Example — passport/my-api-connector.json".
+// seedConnector is "OAuth Example — passport/my-api-connector.json" of the
+// Appspace widget developer guide.
 const seedConnector = `{
   "name": "My API Connector",
   "applicationName": "custom",
@@ -42,7 +43,8 @@ const seedConnector = `{
   "metadata": {}
 }`
 
-// seedSaaS is the seed's "Example 2: passport/my-saas-connector.json".
+// seedSaaS is "Example 2: passport/my-saas-connector.json" of the Appspace
+// widget developer guide.
 const seedSaaS = `{
   "name": "My SaaS Platform",
   "applicationName": "custom",
