@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/browserkit"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/gateway"
 )
 
@@ -62,6 +63,7 @@ type Handler struct {
 
 	app     *App
 	gateway *gateway.Gateway
+	kit     *browserkit.Server
 	logger  *zap.Logger
 	metrics *metrics
 }
@@ -135,15 +137,19 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 		MaxResponseBytes: h.MaxResponseBytes,
 		Logger:           slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()))),
 	})
+	h.kit = &browserkit.Server{
+		Script: widgetgateJS, Pages: app.catalog, AllowedOrigins: h.AllowedOrigins,
+		AllowHeaders: "Content-Type, " + h.ContextHeader + ", " + h.InstanceHeader + ", " + h.UserHeader,
+	}
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Every request under the
 // route is answered here, errors included, as JSON; next is never called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	if h.cors(w, r) {
+	if h.kit.CORS(w, r) {
 		return nil
 	}
-	if served, p := h.serveStatic(w, r); served {
+	if served, p := h.kit.ServeStatic(w, r); served {
 		if p != nil {
 			writeProblem(w, p)
 		}
