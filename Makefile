@@ -50,7 +50,7 @@ jstest:
 # make fuzz FUZZTIME=10m). Findings land in testdata/fuzz and fail the run.
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/template/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/urltemplate/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadSchema$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/schema/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCustom$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/provider/
 	$(GO) test -run '^$$' -fuzz '^FuzzBodyParams$$' -fuzztime $(FUZZTIME) ./caddymodule/internal/gateway/

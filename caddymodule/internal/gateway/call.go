@@ -11,7 +11,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
-	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
 
 // Request is one widget call as it reached the sidecar.
@@ -143,7 +143,7 @@ func render(api *schema.API, params map[string]string, user string) (*url.URL, *
 		return nil, renderProblem(err)
 	}
 	if api.UsesUser && user == "" {
-		return nil, renderProblem(&template.ParamError{Code: template.CodeMissingParam, Param: template.UserIDParam})
+		return nil, renderProblem(&urltemplate.ParamError{Code: urltemplate.CodeMissingParam, Param: urltemplate.UserIDParam})
 	}
 	return u, nil
 }

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
@@ -25,9 +25,9 @@ func (g *Gateway) callerContext(h http.Header, widgetID string) (instance, user 
 		return "", "", NewProblem(http.StatusBadRequest, "invalid_instance",
 			fmt.Sprintf("the %s header must be 1 to 128 letters, digits or ._:@-", g.cfg.InstanceHeader))
 	}
-	if err := template.CheckValue(user); err != nil {
+	if err := urltemplate.CheckValue(user); err != nil {
 		p := NewProblem(http.StatusBadRequest, "invalid_param", fmt.Sprintf("the %s header %s", g.cfg.UserHeader, err))
-		p.Param = template.UserIDParam
+		p.Param = urltemplate.UserIDParam
 		return "", "", p
 	}
 	return instance, user, nil
@@ -54,7 +54,7 @@ func (g *Gateway) signedContext(h http.Header, widgetID string) (instance, user 
 	if c.Widget != widgetID {
 		return "", "", NewProblem(http.StatusForbidden, "widget_mismatch", "the caller context was issued for another widget")
 	}
-	if !vaultstore.ValidID(c.Instance) || template.CheckValue(c.User) != nil {
+	if !vaultstore.ValidID(c.Instance) || urltemplate.CheckValue(c.User) != nil {
 		return "", "", NewProblem(http.StatusUnauthorized, "invalid_caller_context", "the caller context names an invalid instance or user")
 	}
 	return c.Instance, c.User, nil

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
 
 // Limits bound what a caller may send.
@@ -78,12 +78,12 @@ func checkParam(name, value string, have int, lim Limits) *Problem {
 	case len(value) > lim.MaxValue:
 		return paramProblem(name, fmt.Sprintf("value is longer than %d bytes", lim.MaxValue))
 	}
-	if err := template.CheckValue(name); err != nil {
+	if err := urltemplate.CheckValue(name); err != nil {
 		return paramProblem("", "a param name "+err.Error())
 	}
 	// Checked here too (the template checks again) so that a hostile
 	// value is a 400 before anything else, as the contract orders.
-	if err := template.CheckValue(value); err != nil {
+	if err := urltemplate.CheckValue(value); err != nil {
 		return paramProblem(name, err.Error())
 	}
 	return nil

@@ -9,8 +9,8 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
-	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
 
 // Problem is a sidecar failure as the widget host receives it: a stable
@@ -67,10 +67,10 @@ func resolveProblem(ctx context.Context, err error, api *schema.API) *Problem {
 	return p
 }
 
-// renderProblem maps a rendering error (a *template.ParamError when the
+// renderProblem maps a rendering error (a *urltemplate.ParamError when the
 // params are at fault) to a problem.
 func renderProblem(err error) *Problem {
-	var pe *template.ParamError
+	var pe *urltemplate.ParamError
 	if !errors.As(err, &pe) {
 		return NewProblem(http.StatusBadRequest, "invalid_param", err.Error())
 	}

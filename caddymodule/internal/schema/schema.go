@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/widgetgate/widgetgate/caddymodule/internal/template"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
 
 // File is schema.json as the widget developer guide defines it. Only the
@@ -99,7 +99,7 @@ type API struct {
 	Name     string
 	Label    string
 	Method   string
-	URL      *template.URL
+	URL      *urltemplate.URL
 	Auth     *Auth
 	Headers  []Header
 	// Body is the static request body, already encoded; nil when none.
@@ -118,7 +118,7 @@ type API struct {
 func (a *API) CheckPatterns(params map[string]string) error {
 	for name, re := range a.Patterns {
 		if v, ok := params[name]; ok && !re.MatchString(v) {
-			return &template.ParamError{Code: template.CodeInvalidParam, Param: name, Reason: "does not match the pattern the schema declares"}
+			return &urltemplate.ParamError{Code: urltemplate.CodeInvalidParam, Param: name, Reason: "does not match the pattern the schema declares"}
 		}
 	}
 	return nil
@@ -127,7 +127,7 @@ func (a *API) CheckPatterns(params map[string]string) error {
 // Header is one static header of an API, with its value template.
 type Header struct {
 	Name  string // canonical form
-	Value *template.Value
+	Value *urltemplate.Value
 }
 
 // reservedHeaders are headers a schema may not set: they describe the
@@ -197,7 +197,7 @@ func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
 		return nil, fmt.Errorf("authenticationKey: %q matches no authentications[].authKey", spec.AuthenticationKey)
 	}
 	api.Auth = auth
-	u, err := template.ParseURL(spec.URL, template.ParseOptions{AllowHTTP: opt.AllowHTTP})
+	u, err := urltemplate.ParseURL(spec.URL, urltemplate.ParseOptions{AllowHTTP: opt.AllowHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
@@ -257,7 +257,7 @@ func compileHeader(name, raw, authKey string) (Header, error) {
 	if reservedHeaders[canon] || strings.HasPrefix(canon, "Proxy-") || strings.HasPrefix(canon, "X-Forwarded-") {
 		return Header{}, fmt.Errorf("%s is managed by widgetgate and cannot be set by a schema", canon)
 	}
-	v, err := template.ParseValue(raw)
+	v, err := urltemplate.ParseValue(raw)
 	if err != nil {
 		return Header{}, err
 	}

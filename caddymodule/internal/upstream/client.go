@@ -103,7 +103,7 @@ func (c *Client) IdleTimeout() time.Duration { return c.cfg.IdleTimeout }
 // template rendered with the caller's params). Only the schema decides its
 // method, origin, headers and body. user is the caller's user id ("" when
 // none) and token the passport's access token. Errors are
-// *template.ParamError.
+// *urltemplate.ParamError.
 func (c *Client) NewRequest(ctx context.Context, api *schema.API, u *url.URL, user, token string) (*http.Request, error) {
 	h := make(http.Header, len(api.Headers)+2)
 	for _, sh := range api.Headers {

@@ -1,11 +1,11 @@
-// Package template parses the URL and header templates of a widget's
+// Package urltemplate parses the URL and header templates of a widget's
 // authenticatedApis once, at load, and renders them per call with
 // caller-supplied params escaped for the position they land in.
 //
 // The rendering rules are the security boundary between a widget and the
 // outbound request: a param can fill a path segment or a query value, never
 // add a segment, a query key, or touch the scheme, host or port.
-package template
+package urltemplate
 
 import (
 	"errors"
