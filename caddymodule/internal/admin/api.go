@@ -1,0 +1,421 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/connect"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+)
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// route is one route of the admin API. path is matched segment by
+// segment; "{id}" stands for a passport or instance id, which is checked
+// with vaultstore.ValidID before serve runs (ids become Vault paths, so a
+// "." or ".." would address the folder above, or the prefix itself).
+type route struct {
+	method string
+	path   []string
+	// needsBody: the route always reads a JSON body. Others read none, or
+	// one only for some passports (connect: Appspace credentials), and
+	// readJSON insists on the label there.
+	needsBody bool
+	serve     func(h *Handler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
+}
+
+// routes lists every admin API route, so that every one gets the same
+// id check and the same media-type check.
+var routes = []route{
+	{method: http.MethodGet, path: []string{"providers"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := h.listProviders(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodGet, path: []string{"widgets"}, serve: func(h *Handler, _ context.Context, _ *http.Request, _ string) (int, any, error) {
+		return http.StatusOK, h.listWidgets(), nil
+	}},
+	{method: http.MethodGet, path: []string{"passports"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := h.listPassports(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, serve: func(h *Handler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
+		out, err := h.createPassport(ctx, r)
+		return http.StatusCreated, out, err
+	}},
+	{method: http.MethodGet, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		out, err := h.getPassport(ctx, id)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodDelete, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		return http.StatusNoContent, nil, h.Store.DeletePassport(ctx, id)
+	}},
+	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+		out, err := h.connect(ctx, r, id)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+		p, err := h.Flow.Disconnect(ctx, id)
+		if err != nil {
+			return 0, nil, err
+		}
+		h.Cache.Store(p)
+		return http.StatusOK, viewOf(p), nil
+	}},
+	{method: http.MethodGet, path: []string{"bindings"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+		out, err := h.listBindings(ctx)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+		out, err := h.putBindings(ctx, r, id)
+		return http.StatusOK, out, err
+	}},
+}
+
+// match reports whether seg has the route's shape, and the id in it.
+func (rt *route) match(seg []string) (id string, ok bool) {
+	if len(seg) != len(rt.path) {
+		return "", false
+	}
+	for i, want := range rt.path {
+		switch {
+		case want == "{id}":
+			id = seg[i]
+		case seg[i] != want:
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// apiSegments splits rest, the escaped path after ".../api/", and decodes
+// each segment on its own: an encoded slash ("a%2Fb") stays inside its
+// segment, where the id check refuses it, instead of becoming a separator
+// that moves the request to another route.
+func apiSegments(rest string) []string {
+	seg := strings.Split(strings.Trim(rest, "/"), "/")
+	for i, s := range seg {
+		if u, err := url.PathUnescape(s); err == nil {
+			seg[i] = u
+		} // else: kept escaped; its '%' fails any id check and matches no route
+	}
+	return seg
+}
+
+// serveAPI routes rest, the escaped path after ".../api/".
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	seg := apiSegments(rest)
+	var (
+		rt    *route
+		id    string
+		allow []string
+	)
+	for i := range routes {
+		if v, ok := routes[i].match(seg); ok {
+			if routes[i].method == r.Method {
+				rt, id = &routes[i], v
+				break
+			}
+			allow = append(allow, routes[i].method)
+		}
+	}
+	if rt == nil {
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method_not_allowed", "this admin API route takes "+strings.Join(allow, ", ")))
+			return
+		}
+		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "no such admin API route"))
+		return
+	}
+	if slices.Contains(rt.path, "{id}") && !vaultstore.ValidID(id) {
+		what := "passport"
+		if rt.path[0] == "bindings" {
+			what = "instance"
+		}
+		problem.Write(w, problem.New(http.StatusBadRequest, "invalid_id",
+			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\""))
+		return
+	}
+	if !safeMethod(r.Method) {
+		if prob := checkMediaType(r, rt.needsBody); prob != nil {
+			problem.Write(w, prob)
+			return
+		}
+	}
+	status, out, err := rt.serve(h, ctx, r, id)
+	if err != nil {
+		problem.Write(w, h.apiProblem(err))
+		return
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSONStatus(w, status, out)
+}
+
+// apiProblem maps an error to a problem; messages never hold a secret.
+func (h *Handler) apiProblem(err error) *problem.Problem {
+	var ce *connect.Error
+	var bad badRequest
+	var prob *problem.Problem
+	switch {
+	case errors.As(err, &prob):
+		return prob
+	case errors.As(err, &ce):
+		return problem.New(http.StatusBadRequest, ce.Reason, ce.Message)
+	case errors.As(err, &bad):
+		return problem.New(http.StatusBadRequest, "invalid_request", string(bad))
+	case errors.Is(err, passport.ErrNotFound):
+		return problem.New(http.StatusNotFound, "unknown_passport", "no such passport")
+	case errors.Is(err, vaultstore.ErrConflict):
+		return problem.New(http.StatusConflict, "conflict", "it changed meanwhile, or already exists; reload and try again")
+	}
+	h.Logger.Warn("admin API: Vault unavailable", "error", err)
+	p := problem.New(http.StatusServiceUnavailable, "vault_unavailable", "the secret store cannot be reached; try again shortly")
+	p.RetryAfter = 5
+	return p
+}
+
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+
+// readJSON decodes the body into v. The body must be labelled JSON:
+// serveAPI has refused other types already; here a body is needed, so a
+// request without a Content-Type is refused too.
+func readJSON(r *http.Request, v any) error {
+	if prob := checkMediaType(r, true); prob != nil {
+		return prob
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(v); err != nil {
+		return badRequest("the body must be JSON: " + err.Error())
+	}
+	return nil
+}
+
+func (h *Handler) listProviders(ctx context.Context) (any, error) {
+	names := make([]string, 0, len(h.Providers()))
+	for n, p := range h.Providers() {
+		if _, managed := p.Protocol(); managed {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := make([]providerView, 0, len(names))
+	for _, n := range names {
+		p := h.Providers()[n]
+		proto, _ := p.Protocol()
+		configured := !proto.NeedsClientCredentials() // Appspace tokens need no client
+		if !configured {
+			c, err := h.Credentials(ctx, p)
+			configured = err == nil && c.ClientID != ""
+		}
+		out = append(out, providerView{Name: n, DisplayName: p.DisplayName, Kind: string(p.Kind),
+			Custom: strings.HasPrefix(n, "custom:"), Source: p.Source, CredentialsConfigured: configured})
+	}
+	return map[string]any{"providers": out}, nil
+}
+
+func (h *Handler) listWidgets() any {
+	var out []widgetView
+	for _, id := range h.Catalog.IDs() {
+		w, _ := h.Catalog.Widget(id)
+		v := widgetView{ID: id, Authentications: []authView{}}
+		if w.Bundled != nil {
+			v.BundledProvider = w.Bundled.Provider()
+		}
+		for _, au := range w.Auths {
+			v.Authentications = append(v.Authentications, authView{AuthKey: au.Key, Label: au.Label, Provider: au.Provider})
+		}
+		slices.SortFunc(v.Authentications, func(x, y authView) int { return strings.Compare(x.AuthKey, y.AuthKey) })
+		out = append(out, v)
+	}
+	return map[string]any{"widgets": out}
+}
+
+func (h *Handler) listPassports(ctx context.Context) (any, error) {
+	ids, err := h.Store.ListPassports(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]passportView, 0, len(ids))
+	for _, id := range ids {
+		rec, err := h.Store.PassportRecord(ctx, id)
+		if err != nil {
+			continue // deleted meanwhile, or malformed
+		}
+		out = append(out, viewOf(rec.Passport))
+	}
+	return map[string]any{"passports": out}, nil
+}
+
+func (h *Handler) getPassport(ctx context.Context, id string) (any, error) {
+	rec, err := h.Store.PassportRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return viewOf(rec.Passport), nil
+}
+
+var slugUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
+
+func (h *Handler) createPassport(ctx context.Context, r *http.Request) (any, error) {
+	var in struct {
+		Provider    string `json:"provider"`
+		DisplayName string `json:"displayName"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return nil, err
+	}
+	prov, ok := h.provider(in.Provider)
+	if ok {
+		_, ok = prov.Protocol() // known by name but not managed (Tableau): refused like unknown
+	}
+	if !ok {
+		return nil, badRequest(fmt.Sprintf("unknown provider %q", in.Provider))
+	}
+	if in.DisplayName == "" {
+		in.DisplayName = prov.DisplayName
+	}
+	if len(in.DisplayName) > 200 {
+		return nil, badRequest("displayName is longer than 200 bytes")
+	}
+	slug := strings.Trim(slugUnsafe.ReplaceAllString(strings.ToLower(in.DisplayName), "-"), "-")
+	if len(slug) > 40 || slug == "" {
+		slug = strings.Trim(slugUnsafe.ReplaceAllString(strings.ToLower(in.Provider), "-"), "-")
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	id := slug + "-" + hex.EncodeToString(b)
+	rec, err := h.Store.CreatePassport(ctx, id, map[string]any{
+		"provider": prov.Name, "status": passport.StatusInactive, "display_name": in.DisplayName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return viewOf(rec.Passport), nil
+}
+
+// connect starts an OAuth connect (returns the authorization URL), or, for
+// Appspace API v3 passports, stores the pasted credentials and validates
+// them with a first redemption.
+func (h *Handler) connect(ctx context.Context, r *http.Request, id string) (any, error) {
+	rec, err := h.Store.PassportRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	prov, ok := h.provider(rec.Passport.Provider)
+	if ok && pastesCredentials(prov) {
+		return h.connectAppspace(ctx, r, rec)
+	}
+	u, err := h.Flow.Start(ctx, rec.Passport)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorizeUrl": u}, nil
+}
+
+// pastesCredentials reports whether prov's passports are connected by
+// pasting credentials rather than with a sign-in redirect.
+func pastesCredentials(prov *provider.Provider) bool {
+	proto, managed := prov.Protocol()
+	return managed && proto.Connect() == provider.ConnectPasted
+}
+
+func (h *Handler) connectAppspace(ctx context.Context, r *http.Request, rec *vaultstore.Record) (any, error) {
+	var in struct {
+		SubjectID    string `json:"subjectId"`
+		RefreshToken string `json:"refreshToken"`
+		InstanceURL  string `json:"instanceUrl"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return nil, err
+	}
+	if in.SubjectID == "" || in.RefreshToken == "" || provider.CheckEndpointURL(in.InstanceURL) != nil {
+		return nil, badRequest("subjectId, refreshToken and an https instanceUrl are required")
+	}
+	// Stored as an active passport whose token is already expired: the
+	// first redemption then validates what the administrator pasted.
+	next, err := h.Store.UpdatePassport(ctx, rec, map[string]string{
+		"status": passport.StatusActive, "subject_id": in.SubjectID, "refresh_token": in.RefreshToken,
+		"instance_url": in.InstanceURL, "access_token": "pending", "expiry": time.Unix(0, 0).UTC().Format(time.RFC3339),
+		"last_error": "", "retry_after": "",
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.Refresh(ctx, next.Passport)
+	if err != nil {
+		if again, rerr := h.Store.PassportRecord(ctx, rec.Passport.ID); rerr == nil {
+			h.Store.UpdatePassport(ctx, again, map[string]string{"status": passport.StatusInactive, "access_token": "", "refresh_token": "", "last_error": "invalid_credentials"})
+		}
+		return nil, &connect.Error{Reason: "invalid_credentials", Message: "Appspace did not accept the subject id and refresh token; the passport stays inactive."}
+	}
+	h.Cache.Store(p)
+	return viewOf(p), nil
+}
+
+func (h *Handler) listBindings(ctx context.Context) (any, error) {
+	ids, err := h.Store.ListInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type inst struct {
+		Instance string            `json:"instance"`
+		Bindings passport.Bindings `json:"bindings"`
+	}
+	out := make([]inst, 0, len(ids))
+	for _, id := range ids {
+		b, err := h.Store.Bindings(ctx, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, inst{Instance: id, Bindings: b})
+	}
+	return map[string]any{"instances": out}, nil
+}
+
+func (h *Handler) putBindings(ctx context.Context, r *http.Request, instance string) (any, error) {
+	var in map[string]string
+	if err := readJSON(r, &in); err != nil {
+		return nil, err
+	}
+	b := passport.Bindings{}
+	for k, v := range in {
+		if v == "" {
+			continue // unbound
+		}
+		if !vaultstore.ValidID(v) || len(k) > 128 {
+			return nil, badRequest(fmt.Sprintf("invalid binding %q", k))
+		}
+		b[k] = v
+	}
+	if err := h.Store.PutBindings(ctx, instance, b); err != nil {
+		return nil, err
+	}
+	h.Cache.ForgetBindings(instance)
+	return map[string]any{"instance": instance, "bindings": b}, nil
+}
