@@ -179,6 +179,7 @@ func testSchema(base, down string) string {
 }
 
 type fixture struct {
+	t         *testing.T
 	provider  *provider
 	passports *memPassports
 	cfg       Config
@@ -200,21 +201,28 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := upstream.NewClient(upstream.Config{Egress: policy, Timeout: 10 * time.Second})
-	t.Cleanup(client.Close)
 	pps := &memPassports{bound: map[string]*passport.Passport{
 		"cal": {ID: "pp-cal", Provider: "google", Status: passport.StatusActive, AccessToken: "good-token", RefreshToken: "r"},
 		"any": {ID: "pp-any", Provider: "microsoft", Status: passport.StatusActive, AccessToken: "good-token", RefreshToken: "r"},
 	}}
-	return &fixture{provider: pv, passports: pps, cfg: Config{
-		Catalog: memCatalog{"cal": w}, Passports: pps, Client: client,
+	f := &fixture{t: t, provider: pv, passports: pps}
+	f.cfg = Config{
+		Catalog: memCatalog{"cal": w}, Passports: pps, Client: f.client(upstream.Config{Egress: policy, Timeout: 10 * time.Second}),
 		Verifier:      memVerifier{keys: true, ctx: callerctx.Context{Widget: "cal", Instance: "screen", User: "u1"}},
 		CanRefresh:    func(p *passport.Passport) bool { return p.RefreshToken != "" },
 		CallerContext: CallerHeaders, InstanceHeader: "X-Widget-Instance", UserHeader: "X-Widget-User-Id",
 		ContextHeader: "X-Widget-Context", ContextAudience: "widgetgate",
 		Limits:           Limits{MaxBody: 256, MaxParams: 4, MaxName: 16, MaxValue: 32},
 		MaxResponseBytes: 1024,
-	}}
+	}
+	return f
+}
+
+// client is an upstream client closed when the test ends.
+func (f *fixture) client(cfg upstream.Config) *upstream.Client {
+	c := upstream.NewClient(cfg)
+	f.t.Cleanup(c.Close)
+	return c
 }
 
 // call is one request to the gateway.
@@ -314,11 +322,11 @@ func TestProblems(t *testing.T) {
 		{name: "too large answer", call: call{path: calls + "big"}, status: 502, code: "upstream_response_too_large", api: "big", sent: true},
 		{name: "unsupported encoding", call: call{path: calls + "br"}, status: 502, code: "upstream_unsupported_encoding", api: "br", sent: true},
 		{name: "egress denied", setup: func(f *fixture) {
-			f.cfg.Client = upstream.NewClient(upstream.Config{}) // no egress_allow: loopback refused
+			f.cfg.Client = f.client(upstream.Config{}) // no egress_allow: loopback refused
 		}, call: call{path: calls + "events"}, status: 502, code: "egress_denied", api: "events"},
 		{name: "timeout", setup: func(f *fixture) {
 			p, _ := egress.ParsePolicy([]string{"127.0.0.1"})
-			f.cfg.Client = upstream.NewClient(upstream.Config{Egress: p, Timeout: 50 * time.Millisecond})
+			f.cfg.Client = f.client(upstream.Config{Egress: p, Timeout: 50 * time.Millisecond})
 		}, call: call{path: calls + "hang"}, status: 504, code: "upstream_timeout", api: "hang", racy: true},
 		// Signed caller contexts.
 		{name: "signed: no context", setup: signed, call: call{path: calls + "events"}, status: 401, code: "invalid_caller_context"},
@@ -417,7 +425,7 @@ func TestErrorOrder(t *testing.T) {
 			call{path: calls + "down", header: map[string]string{"X-Widget-Instance": "unbound"}}, "authentication_required"},
 		{"provider mismatch before upstream", func(f *fixture) {
 			f.passports.bound["cal"].Provider = "microsoft"
-			f.cfg.Client = upstream.NewClient(upstream.Config{})
+			f.cfg.Client = f.client(upstream.Config{})
 		},
 			call{path: calls + "events"}, "passport_provider_mismatch"},
 		{"Vault before upstream", func(f *fixture) { f.passports.err = errors.New("vault down") },
