@@ -13,6 +13,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/browserkit"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/gateway"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 )
 
 func init() {
@@ -151,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	if served, p := h.kit.ServeStatic(w, r); served {
 		if p != nil {
-			writeProblem(w, p)
+			problem.Write(w, p)
 		}
 		return nil
 	}
@@ -164,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			h.logger.Warn("widget call failed", zap.String("widget", p.Widget), zap.String("api", p.API),
 				zap.String("code", p.Code), zap.String("message", p.Message))
 		}
-		writeProblem(w, p)
+		problem.Write(w, p)
 	} else if err := res.Serve(w); err != nil {
 		h.logger.Debug("raw stream ended early", zap.String("widget", res.API.WidgetID), zap.String("api", res.API.Name), zap.Error(err))
 	}

@@ -4,13 +4,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/widgetgate/widgetgate/caddymodule/internal/gateway"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 )
 
 // ServeStatic answers the kit's static routes, …/widgetgate.js and
 // …/widgets/{id}/widget.html, and reports whether it did; a problem is
 // the answer still to write.
-func (s *Server) ServeStatic(w http.ResponseWriter, r *http.Request) (bool, *gateway.Problem) {
+func (s *Server) ServeStatic(w http.ResponseWriter, r *http.Request) (bool, *problem.Problem) {
 	p := r.URL.EscapedPath()
 	switch {
 	case strings.HasSuffix(p, "/widgetgate.js"):
@@ -20,7 +20,7 @@ func (s *Server) ServeStatic(w http.ResponseWriter, r *http.Request) (bool, *gat
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		return true, gateway.NewProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		return true, problem.New(http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 	}
 	hdr := w.Header()
 	hdr.Set("X-Content-Type-Options", "nosniff")
@@ -32,12 +32,12 @@ func (s *Server) ServeStatic(w http.ResponseWriter, r *http.Request) (bool, *gat
 	}
 	seg := strings.Split(p, "/")
 	if len(seg) < 4 || seg[len(seg)-3] != "widgets" {
-		return true, gateway.NewProblem(http.StatusNotFound, "not_found", "widget pages are at …/widgets/{widgetId}/widget.html")
+		return true, problem.New(http.StatusNotFound, "not_found", "widget pages are at …/widgets/{widgetId}/widget.html")
 	}
 	id := seg[len(seg)-2]
 	wd, ok := s.Pages.Widget(id)
 	if !ok || wd.HTML == nil {
-		return true, gateway.NewProblem(http.StatusNotFound, "unknown_widget", "no widget page for "+id)
+		return true, problem.New(http.StatusNotFound, "unknown_widget", "no widget page for "+id)
 	}
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", PageCSP(s.AllowedOrigins))

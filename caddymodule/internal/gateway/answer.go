@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 )
@@ -68,7 +69,7 @@ func (r *Result) Close() {
 
 // send runs the exchange and builds the answer: the envelope, read whole
 // and capped, or the raw response, left to stream.
-func (g *Gateway) send(parent context.Context, c *Prepared) (Result, *Problem) {
+func (g *Gateway) send(parent context.Context, c *Prepared) (Result, *problem.Problem) {
 	res := Result{API: c.API, Raw: c.Raw}
 	ctx, cancel := context.WithCancel(parent)
 	// Envelope mode bounds the whole call; raw mode only until headers
@@ -96,7 +97,7 @@ func (g *Gateway) send(parent context.Context, c *Prepared) (Result, *Problem) {
 	if err != nil {
 		defer cancel()
 		if errors.Is(err, upstream.ErrTooLarge) {
-			return res, NewProblem(http.StatusBadGateway, "upstream_response_too_large",
+			return res, problem.New(http.StatusBadGateway, "upstream_response_too_large",
 				fmt.Sprintf("the provider's response is larger than %d bytes; use …/raw to stream it", g.cfg.MaxResponseBytes))
 		}
 		if !deadline.Stop() {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
@@ -40,7 +41,7 @@ type Prepared struct {
 }
 
 // tag marks a problem with the API it concerns, once that is known.
-func (c *Prepared) tag(p *Problem) *Problem {
+func (c *Prepared) tag(p *problem.Problem) *problem.Problem {
 	if p != nil && c.API != nil {
 		p.Widget, p.API = c.API.WidgetID, c.API.Name
 	}
@@ -52,7 +53,7 @@ func (c *Prepared) tag(p *Problem) *Problem {
 // → provider mismatch (403) → Vault (503) → upstream (502/504). With a nil
 // problem the Result is ready to Serve; either way its API and Raw say
 // what was called, for metrics.
-func (g *Gateway) Call(ctx context.Context, req *Request) (Result, *Problem) {
+func (g *Gateway) Call(ctx context.Context, req *Request) (Result, *problem.Problem) {
 	c, p := g.prepare(ctx, req)
 	if p != nil {
 		return Result{API: c.API, Raw: c.Raw}, c.tag(p)
@@ -71,7 +72,7 @@ func (g *Gateway) Call(ctx context.Context, req *Request) (Result, *Problem) {
 // prepare runs every stage before the upstream call: parse, caller
 // context, lookup, render, resolve. The returned Prepared is never nil and
 // holds what is known so far even with a problem.
-func (g *Gateway) prepare(ctx context.Context, req *Request) (*Prepared, *Problem) {
+func (g *Gateway) prepare(ctx context.Context, req *Request) (*Prepared, *problem.Problem) {
 	c := &Prepared{}
 	// Stage: parse the call (route, method, params).
 	widgetID, apiName, params, p := g.parseCall(req, c)
@@ -99,14 +100,14 @@ func (g *Gateway) prepare(ctx context.Context, req *Request) (*Prepared, *Proble
 
 // parseCall matches the route and the method and reads the params. Only
 // structure is checked here; what the API needs is the render stage's.
-func (g *Gateway) parseCall(req *Request, c *Prepared) (widgetID, apiName string, params map[string]string, p *Problem) {
+func (g *Gateway) parseCall(req *Request, c *Prepared) (widgetID, apiName string, params map[string]string, p *problem.Problem) {
 	widgetID, apiName, raw, ok := ParseCallPath(req.Path)
 	c.Raw = raw
 	if !ok {
-		return "", "", nil, NewProblem(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
+		return "", "", nil, problem.New(http.StatusNotFound, "not_found", "no such route: calls are POST …/widgets/{widgetId}/apis/{apiName}[/raw]")
 	}
 	if allowed := req.Method == http.MethodPost || raw && req.Method == http.MethodGet; !allowed {
-		p := NewProblem(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
+		p := problem.New(http.StatusMethodNotAllowed, "method_not_allowed", "use POST (or GET for …/raw)")
 		p.Allow = "POST"
 		if raw {
 			p.Allow = "GET, POST"
@@ -118,15 +119,15 @@ func (g *Gateway) parseCall(req *Request, c *Prepared) (widgetID, apiName string
 }
 
 // lookup finds the API in the catalogue.
-func (g *Gateway) lookup(widgetID, apiName string) (*schema.API, *Problem) {
+func (g *Gateway) lookup(widgetID, apiName string) (*schema.API, *problem.Problem) {
 	api, err := g.cfg.Catalog.Lookup(widgetID, apiName)
 	switch {
 	case errors.Is(err, schema.ErrUnknownWidget):
-		p := NewProblem(http.StatusNotFound, "unknown_widget", fmt.Sprintf("no widget %q is loaded", widgetID))
+		p := problem.New(http.StatusNotFound, "unknown_widget", fmt.Sprintf("no widget %q is loaded", widgetID))
 		p.Widget = widgetID
 		return nil, p
 	case errors.Is(err, schema.ErrUnknownAPI):
-		p := NewProblem(http.StatusNotFound, "unknown_api", fmt.Sprintf("widget %q has no authenticatedApis entry named %q", widgetID, apiName))
+		p := problem.New(http.StatusNotFound, "unknown_api", fmt.Sprintf("widget %q has no authenticatedApis entry named %q", widgetID, apiName))
 		p.Widget, p.API = widgetID, apiName
 		return nil, p
 	}
@@ -134,7 +135,7 @@ func (g *Gateway) lookup(widgetID, apiName string) (*schema.API, *Problem) {
 }
 
 // render checks the params against the API's patterns and renders its URL.
-func render(api *schema.API, params map[string]string, user string) (*url.URL, *Problem) {
+func render(api *schema.API, params map[string]string, user string) (*url.URL, *problem.Problem) {
 	if err := api.CheckPatterns(params); err != nil {
 		return nil, renderProblem(err)
 	}
@@ -150,14 +151,14 @@ func render(api *schema.API, params map[string]string, user string) (*url.URL, *
 
 // resolve finds the active passport for the API's authKey and checks it
 // is of the provider the schema asks for.
-func (g *Gateway) resolve(ctx context.Context, instance string, api *schema.API) (*passport.Passport, *Problem) {
+func (g *Gateway) resolve(ctx context.Context, instance string, api *schema.API) (*passport.Passport, *problem.Problem) {
 	pp, err := g.cfg.Passports.Resolve(ctx, instance, api.Auth.Key)
 	if err != nil {
 		g.log.Debug("no usable passport", slog.String("instance", instance), slog.String("auth_key", api.Auth.Key), slog.Any("error", err))
 		return nil, resolveProblem(ctx, err, api)
 	}
 	if want := api.Auth.Provider; want != "" && pp.Provider != want {
-		return nil, NewProblem(http.StatusForbidden, "passport_provider_mismatch",
+		return nil, problem.New(http.StatusForbidden, "passport_provider_mismatch",
 			fmt.Sprintf("the passport bound to %q is a %q passport; this API needs %q", api.Auth.Key, pp.Provider, want))
 	}
 	return pp, nil

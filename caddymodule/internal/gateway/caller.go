@@ -5,13 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
 // callerContext reads who is calling: from a verified signed context, or
 // as told by the trusted widget host in plain headers.
-func (g *Gateway) callerContext(h http.Header, widgetID string) (instance, user string, p *Problem) {
+func (g *Gateway) callerContext(h http.Header, widgetID string) (instance, user string, p *problem.Problem) {
 	if g.cfg.CallerContext == CallerSigned {
 		return g.signedContext(h, widgetID)
 	}
@@ -19,14 +20,14 @@ func (g *Gateway) callerContext(h http.Header, widgetID string) (instance, user 
 	user = h.Get(g.cfg.UserHeader)
 	switch {
 	case instance == "" && !g.cfg.Passports.InstanceOptional():
-		return "", "", NewProblem(http.StatusBadRequest, "missing_instance",
+		return "", "", problem.New(http.StatusBadRequest, "missing_instance",
 			fmt.Sprintf("the %s header is required: it says which widget instance is calling", g.cfg.InstanceHeader))
 	case instance != "" && !vaultstore.ValidID(instance):
-		return "", "", NewProblem(http.StatusBadRequest, "invalid_instance",
+		return "", "", problem.New(http.StatusBadRequest, "invalid_instance",
 			fmt.Sprintf("the %s header must be 1 to 128 letters, digits or ._:@-", g.cfg.InstanceHeader))
 	}
 	if err := urltemplate.CheckValue(user); err != nil {
-		p := NewProblem(http.StatusBadRequest, "invalid_param", fmt.Sprintf("the %s header %s", g.cfg.UserHeader, err))
+		p := problem.New(http.StatusBadRequest, "invalid_param", fmt.Sprintf("the %s header %s", g.cfg.UserHeader, err))
 		p.Param = urltemplate.UserIDParam
 		return "", "", p
 	}
@@ -35,27 +36,27 @@ func (g *Gateway) callerContext(h http.Header, widgetID string) (instance, user 
 
 // signedContext verifies the caller's signed context; the instance and the
 // user come from its claims only.
-func (g *Gateway) signedContext(h http.Header, widgetID string) (instance, user string, p *Problem) {
+func (g *Gateway) signedContext(h http.Header, widgetID string) (instance, user string, p *problem.Problem) {
 	token := h.Get(g.cfg.ContextHeader)
 	if token == "" {
-		return "", "", NewProblem(http.StatusUnauthorized, "invalid_caller_context",
+		return "", "", problem.New(http.StatusUnauthorized, "invalid_caller_context",
 			fmt.Sprintf("the %s header is required: a signed caller context from the widget host", g.cfg.ContextHeader))
 	}
 	if !g.cfg.Verifier.HasKeys() {
-		p := NewProblem(http.StatusServiceUnavailable, "vault_unavailable", "the keys that verify caller contexts are not loaded yet; try again shortly")
+		p := problem.New(http.StatusServiceUnavailable, "vault_unavailable", "the keys that verify caller contexts are not loaded yet; try again shortly")
 		p.RetryAfter = 5
 		return "", "", p
 	}
 	c, err := g.cfg.Verifier.Verify(token, g.cfg.ContextAudience)
 	if err != nil {
 		g.log.Debug("caller context refused", slog.Any("error", err))
-		return "", "", NewProblem(http.StatusUnauthorized, "invalid_caller_context", "the caller context is missing, malformed, expired or not signed by a known key")
+		return "", "", problem.New(http.StatusUnauthorized, "invalid_caller_context", "the caller context is missing, malformed, expired or not signed by a known key")
 	}
 	if c.Widget != widgetID {
-		return "", "", NewProblem(http.StatusForbidden, "widget_mismatch", "the caller context was issued for another widget")
+		return "", "", problem.New(http.StatusForbidden, "widget_mismatch", "the caller context was issued for another widget")
 	}
 	if !vaultstore.ValidID(c.Instance) || urltemplate.CheckValue(c.User) != nil {
-		return "", "", NewProblem(http.StatusUnauthorized, "invalid_caller_context", "the caller context names an invalid instance or user")
+		return "", "", problem.New(http.StatusUnauthorized, "invalid_caller_context", "the caller context names an invalid instance or user")
 	}
 	return c.Instance, c.User, nil
 }

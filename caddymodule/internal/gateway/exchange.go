@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 )
@@ -16,7 +17,7 @@ import (
 // widget, and so does a 401 for a token refreshed moments ago (forced
 // refreshes are bounded per passport, across replicas). Every token sent
 // is added to secrets, so all of them are masked in the answer.
-func (g *Gateway) exchange(ctx context.Context, c *Prepared, secrets *upstream.Secrets) (*http.Response, *Problem) {
+func (g *Gateway) exchange(ctx context.Context, c *Prepared, secrets *upstream.Secrets) (*http.Response, *problem.Problem) {
 	pp := c.Passport
 	for attempt := 0; ; attempt++ {
 		secrets.Add(pp.AccessToken)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
@@ -249,7 +250,7 @@ func (c call) request() *Request {
 
 // answer is what the gateway answered: a problem, or what Serve wrote.
 type answer struct {
-	problem *Problem
+	problem *problem.Problem
 	rec     *httptest.ResponseRecorder
 	env     struct {
 		StatusCode int             `json:"statusCode"`

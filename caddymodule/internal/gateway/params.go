@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/urltemplate"
 )
 
@@ -22,7 +23,7 @@ type Limits struct {
 // readParams reads the caller's params: the {"params": {...}} body of a
 // POST, or the query string of a raw-mode GET. Only structural problems are
 // reported here; whether the API needs a param is the template's business.
-func readParams(r *Request, lim Limits) (map[string]string, *Problem) {
+func readParams(r *Request, lim Limits) (map[string]string, *problem.Problem) {
 	if r.Method == http.MethodGet {
 		return queryParams(r.RawQuery, lim)
 	}
@@ -34,16 +35,16 @@ func readParams(r *Request, lim Limits) (map[string]string, *Problem) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, NewProblem(http.StatusRequestEntityTooLarge, "request_too_large",
+			return nil, problem.New(http.StatusRequestEntityTooLarge, "request_too_large",
 				fmt.Sprintf("the request body is larger than %d bytes", lim.MaxBody))
 		}
-		return nil, NewProblem(http.StatusBadRequest, "invalid_json", "the request body could not be read")
+		return nil, problem.New(http.StatusBadRequest, "invalid_json", "the request body could not be read")
 	}
 	return bodyParams(body, lim)
 }
 
 // queryParams reads raw-mode GET params from the query string.
-func queryParams(rawQuery string, lim Limits) (map[string]string, *Problem) {
+func queryParams(rawQuery string, lim Limits) (map[string]string, *problem.Problem) {
 	params := map[string]string{}
 	for rawQuery != "" {
 		var pair string
@@ -69,7 +70,7 @@ func queryParams(rawQuery string, lim Limits) (map[string]string, *Problem) {
 }
 
 // checkParam checks one param against the limits and the value rules.
-func checkParam(name, value string, have int, lim Limits) *Problem {
+func checkParam(name, value string, have int, lim Limits) *problem.Problem {
 	switch {
 	case have >= lim.MaxParams:
 		return paramProblem(name, fmt.Sprintf("is one too many: at most %d params", lim.MaxParams))

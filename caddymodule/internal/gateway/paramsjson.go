@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 )
 
 // bodyParams parses {"params": {...}}. It is a small one-pass parser of
@@ -16,7 +18,7 @@ import (
 // which allocated for every token and was a visible share of a call's CPU.
 // Not strictjson: it decodes the call body by the contract's rules (its
 // problem codes and limits), where strictjson only checks files at load.
-func bodyParams(body []byte, lim Limits) (map[string]string, *Problem) {
+func bodyParams(body []byte, lim Limits) (map[string]string, *problem.Problem) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]string{}, nil
 	}
@@ -37,7 +39,7 @@ func bodyParams(body []byte, lim Limits) (map[string]string, *Problem) {
 				return nil, invalidJSON("the body is not valid JSON")
 			}
 			if string(key) != "params" {
-				return nil, NewProblem(http.StatusBadRequest, "override_not_allowed",
+				return nil, problem.New(http.StatusBadRequest, "override_not_allowed",
 					fmt.Sprintf("%q cannot be set by a widget: the schema fixes the method, URL, headers and body; only params are accepted", key))
 			}
 			if seenParams {
@@ -67,7 +69,7 @@ func bodyParams(body []byte, lim Limits) (map[string]string, *Problem) {
 
 // paramsObject reads the value of "params": null (none) or an object of
 // name → string, number or boolean.
-func (s *jsonScanner) paramsObject(params map[string]string, lim Limits) *Problem {
+func (s *jsonScanner) paramsObject(params map[string]string, lim Limits) *problem.Problem {
 	if s.literal("null") {
 		return nil
 	}
@@ -124,8 +126,8 @@ func (s *jsonScanner) paramsObject(params map[string]string, lim Limits) *Proble
 	}
 }
 
-func invalidJSON(msg string) *Problem {
-	return NewProblem(http.StatusBadRequest, "invalid_json", msg)
+func invalidJSON(msg string) *problem.Problem {
+	return problem.New(http.StatusBadRequest, "invalid_json", msg)
 }
 
 var (
