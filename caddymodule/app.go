@@ -6,6 +6,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -384,7 +385,7 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 	}
 	skew := time.Duration(a.TokenExpirySkew)
 	if skew <= 0 {
-		skew = 30 * time.Second
+		skew = passport.DefaultSkew
 	}
 	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -412,7 +413,7 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 			Logger:           slogger,
 			// Token, profile and revocation requests go to providers too:
 			// the same egress policy and CAs as calls.
-			Dial:    policy.DialContext(dialTimeout(a.Upstream.DialTimeout), 30*time.Second),
+			Dial:    policy.DialContext(cmp.Or(time.Duration(a.Upstream.DialTimeout), upstream.DefaultDialTimeout), 30*time.Second),
 			RootCAs: roots,
 			// The cache is built just below; refreshes only start later.
 			Refreshed: func(p *passport.Passport) { s.cache.Update(p) },
@@ -421,14 +422,6 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 	}
 	s.cache = passport.NewCache(ctx, store, cacheCfg)
 	return s, nil
-}
-
-// dialTimeout is the upstream dial_timeout, or its default.
-func dialTimeout(d caddy.Duration) time.Duration {
-	if d <= 0 {
-		return 5 * time.Second
-	}
-	return time.Duration(d)
 }
 
 // canRefresh reports whether a refused token is worth a forced refresh.
@@ -480,15 +473,7 @@ func (s *state) run(a *App) error {
 		go s.watchContextKeys(time.Duration(a.CacheTTL))
 	}
 	if s.refresher != nil {
-		interval := time.Duration(a.Refresh.ScanInterval)
-		if interval <= 0 {
-			interval = time.Minute
-		}
-		concurrency := a.Refresh.Concurrency
-		if concurrency <= 0 {
-			concurrency = 4
-		}
-		go s.refresher.Run(s.ctx, interval, concurrency, s.cache.Current)
+		go s.refresher.Run(s.ctx, time.Duration(a.Refresh.ScanInterval), a.Refresh.Concurrency, s.cache.Current)
 	}
 	return nil
 }

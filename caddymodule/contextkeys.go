@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
 
@@ -15,7 +16,7 @@ import (
 // first load succeeds, signed calls get 503.
 func (s *state) watchContextKeys(every time.Duration) {
 	if every <= 0 {
-		every = 30 * time.Second
+		every = passport.DefaultTTL // as often as the cache re-reads
 	}
 	retry := time.Second
 	for {

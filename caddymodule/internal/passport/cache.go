@@ -151,10 +151,18 @@ type entry[T any] struct {
 	nextTry    atomic.Int64 // unix nanos before which no background re-read starts
 }
 
+// DefaultTTL is CacheConfig.TTL unless set; the context keys are re-read
+// as often. DefaultSkew is the token expiry skew operators get when they
+// set none (the zero CacheConfig.Skew means none, for tests).
+const (
+	DefaultTTL  = 30 * time.Second
+	DefaultSkew = 30 * time.Second
+)
+
 // NewCache returns a cache over store. Background re-reads use ctx.
 func NewCache(ctx context.Context, store Store, cfg CacheConfig) *Cache {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 30 * time.Second
+		cfg.TTL = DefaultTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

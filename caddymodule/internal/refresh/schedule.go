@@ -121,6 +121,12 @@ func (r *Refresher) ScanOnce(ctx context.Context, current Current, concurrency i
 
 // Run scans every interval (±20 % jitter, so replicas spread out) until ctx ends.
 func (r *Refresher) Run(ctx context.Context, interval time.Duration, concurrency int, current Current) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	if concurrency <= 0 {
+		concurrency = 4
+	}
 	for {
 		d := time.Duration(float64(interval) * (0.8 + 0.4*mrand.Float64()))
 		t := time.NewTimer(d)

@@ -50,7 +50,7 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
-	def(&c.DialTimeout, 5*time.Second)
+	def(&c.DialTimeout, DefaultDialTimeout)
 	def(&c.TLSHandshakeTimeout, 5*time.Second)
 	def(&c.ResponseHeaderTimeout, 30*time.Second)
 	def(&c.Timeout, 30*time.Second)
@@ -66,6 +66,10 @@ func (c *Config) defaults() {
 		c.UserAgent = "widgetgate"
 	}
 }
+
+// DefaultDialTimeout bounds connecting to a provider unless configured;
+// token endpoints are dialled with it too.
+const DefaultDialTimeout = 5 * time.Second
 
 // Client sends calls over one shared pool of kept-alive connections.
 type Client struct {
