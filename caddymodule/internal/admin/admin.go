@@ -54,10 +54,8 @@ type Handler struct {
 	// Providers returns the provider registry of the serving config.
 	Providers func() map[string]*provider.Provider
 	// Credentials reads a provider's client credentials (to say whether
-	// they are configured); Refresh redeems a passport's refresh token
-	// (to check pasted Appspace credentials).
+	// they are configured).
 	Credentials func(ctx context.Context, p *provider.Provider) (vaultstore.Credentials, error)
-	Refresh     func(ctx context.Context, p *passport.Passport) (*passport.Passport, error)
 
 	// Token is the bearer token API requests must carry; with TokenVault
 	// it is read from Vault at each request instead. TrustAuthDirective

@@ -2,15 +2,12 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -280,8 +277,6 @@ func (h *Handler) getPassport(ctx context.Context, id string) (any, error) {
 	return viewOf(rec.Passport), nil
 }
 
-var slugUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
-
 func (h *Handler) createPassport(ctx context.Context, r *http.Request) (any, error) {
 	var in struct {
 		Provider    string `json:"provider"`
@@ -303,20 +298,11 @@ func (h *Handler) createPassport(ctx context.Context, r *http.Request) (any, err
 	if len(in.DisplayName) > 200 {
 		return nil, badRequest("displayName is longer than 200 bytes")
 	}
-	slug := strings.Trim(slugUnsafe.ReplaceAllString(strings.ToLower(in.DisplayName), "-"), "-")
-	if len(slug) > 40 || slug == "" {
-		slug = strings.Trim(slugUnsafe.ReplaceAllString(strings.ToLower(in.Provider), "-"), "-")
-	}
-	b := make([]byte, 3)
-	rand.Read(b)
-	id := slug + "-" + hex.EncodeToString(b)
-	rec, err := h.Store.CreatePassport(ctx, id, map[string]any{
-		"provider": prov.Name, "status": passport.StatusInactive, "display_name": in.DisplayName,
-	})
+	p, err := h.Flow.Create(ctx, prov, in.DisplayName)
 	if err != nil {
 		return nil, err
 	}
-	return viewOf(rec.Passport), nil
+	return viewOf(p), nil
 }
 
 // connect starts an OAuth connect (returns the authorization URL), or, for
@@ -357,22 +343,9 @@ func (h *Handler) connectAppspace(ctx context.Context, r *http.Request, rec *vau
 	if in.SubjectID == "" || in.RefreshToken == "" || provider.CheckEndpointURL(in.InstanceURL) != nil {
 		return nil, badRequest("subjectId, refreshToken and an https instanceUrl are required")
 	}
-	// Stored as an active passport whose token is already expired: the
-	// first redemption then validates what the administrator pasted.
-	next, err := h.Store.UpdatePassport(ctx, rec, map[string]string{
-		"status": passport.StatusActive, "subject_id": in.SubjectID, "refresh_token": in.RefreshToken,
-		"instance_url": in.InstanceURL, "access_token": "pending", "expiry": time.Unix(0, 0).UTC().Format(time.RFC3339),
-		"last_error": "", "retry_after": "",
-	})
+	p, err := h.Flow.ConnectPasted(ctx, rec, connect.PastedCredentials{SubjectID: in.SubjectID, RefreshToken: in.RefreshToken, InstanceURL: in.InstanceURL})
 	if err != nil {
 		return nil, err
-	}
-	p, err := h.Refresh(ctx, next.Passport)
-	if err != nil {
-		if again, rerr := h.Store.PassportRecord(ctx, rec.Passport.ID); rerr == nil {
-			h.Store.UpdatePassport(ctx, again, map[string]string{"status": passport.StatusInactive, "access_token": "", "refresh_token": "", "last_error": "invalid_credentials"})
-		}
-		return nil, &connect.Error{Reason: "invalid_credentials", Message: "Appspace did not accept the subject id and refresh token; the passport stays inactive."}
 	}
 	h.Cache.Store(p)
 	return viewOf(p), nil

@@ -1,7 +1,8 @@
-// Package connect runs the administrator's side of a passport: the OAuth
-// 2.0 authorization-code flow (with PKCE) that connects it, the profile
-// lookup that names the connected account, and disconnecting. Flow state
-// lives in Vault, so the provider's callback may reach any replica.
+// Package connect runs the administrator's side of a passport: creating
+// it, the OAuth 2.0 authorization-code flow (with PKCE) that connects it,
+// the profile lookup that names the connected account, connecting with
+// pasted credentials (passports.go), and disconnecting. Flow state lives
+// in Vault, so the provider's callback may reach any replica.
 package connect
 
 import (
@@ -48,7 +49,10 @@ type Flow struct {
 	HTTPClient *http.Client
 	// DefaultLifetime is given to tokens without expires_in.
 	DefaultLifetime time.Duration
-	Now             func() time.Time
+	// Refresh redeems a passport's refresh token: ConnectPasted checks
+	// pasted credentials with it.
+	Refresh func(ctx context.Context, p *passport.Passport) (*passport.Passport, error)
+	Now     func() time.Time
 }
 
 // StateTTL is how long an administrator has to finish a connect.

@@ -7,14 +7,17 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
-// Store is what connecting and disconnecting passports needs from storage:
-// passports read and written with check-and-set, and single-use flow
-// states any replica can claim. Defined here, where it is used, so the
+// Store is what creating, connecting and disconnecting passports needs
+// from storage: passports created, read and written with check-and-set,
+// and single-use flow states any replica can claim. Defined here, where it is used, so the
 // flow can run on an in-memory store (memstore) in unit tests.
 type Store interface {
 	// PassportRecord reads a passport with its version; passport.ErrNotFound
 	// when there is none.
 	PassportRecord(ctx context.Context, id string) (*vaultstore.Record, error)
+	// CreatePassport writes a new passport; vaultstore.ErrConflict if the
+	// id is taken.
+	CreatePassport(ctx context.Context, id string, data map[string]any) (*vaultstore.Record, error)
 	// UpdatePassport writes rec with changes applied if it is still at
 	// rec.Version ("" deletes a field), and returns the new record.
 	UpdatePassport(ctx context.Context, rec *vaultstore.Record, changes map[string]string) (*vaultstore.Record, error)

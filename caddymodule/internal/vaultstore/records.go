@@ -88,6 +88,30 @@ func parsePassport(id string, data map[string]any) (*passport.Passport, error) {
 	return p, nil
 }
 
+// NewPassportData is the secret of a passport just created for provider
+// (a registry name): inactive until it is connected.
+func NewPassportData(provider, displayName string) map[string]any {
+	return map[string]any{"provider": provider, "status": passport.StatusInactive, "display_name": displayName}
+}
+
+// PastedChanges stores credentials an administrator pasted (Appspace API
+// v3: subject id, refresh token, instance URL) as an active passport whose
+// access token is a placeholder already expired, so that the first
+// redemption validates what was pasted.
+func PastedChanges(subjectID, refreshToken, instanceURL string) map[string]string {
+	return map[string]string{
+		"status": passport.StatusActive, "subject_id": subjectID, "refresh_token": refreshToken,
+		"instance_url": instanceURL, "access_token": "pending", "expiry": time.Unix(0, 0).UTC().Format(time.RFC3339),
+		"last_error": "", "retry_after": "",
+	}
+}
+
+// RefusedChanges marks a passport whose pasted credentials were refused:
+// inactive, its tokens deleted, reason as last_error.
+func RefusedChanges(reason string) map[string]string {
+	return map[string]string{"status": passport.StatusInactive, "access_token": "", "refresh_token": "", "last_error": reason}
+}
+
 // UpdatePassport writes rec with changes applied, if the passport is still
 // at rec.Version (else ErrConflict). Fields not in changes are kept; a
 // change to "" deletes the field. It returns the new record.
