@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"time"
 
@@ -12,46 +11,18 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
-// loadProviders builds the provider registry: the built-in providers plus
-// the custom passports bundled in loaded widget packages, validated here
-// so that a bad passport file fails the config like a bad schema does.
+// loadProviders builds the provider registry from the built-in providers
+// and the passports bundled in the loaded widget packages.
 func (a *App) loadProviders() error {
-	a.providers = map[string]*provider.Provider{}
-	for _, p := range provider.Builtins() {
-		a.providers[p.Name] = p
-	}
+	var bundles []provider.Bundle
 	for _, id := range a.catalog.IDs() {
-		w, _ := a.catalog.Widget(id)
-		if w.Bundled == nil {
-			continue
+		if w, _ := a.catalog.Widget(id); w.Bundled != nil {
+			bundles = append(bundles, provider.Bundle{File: path.Join(w.Source, w.Bundled.Path), Raw: w.Bundled.Raw})
 		}
-		file := path.Join(w.Source, w.Bundled.Path)
-		p, err := provider.ParseCustom(file, w.Bundled.Raw)
-		if err != nil {
-			return err
-		}
-		if p.ClientSecretRef != "" {
-			ref, _, _ := provider.SplitSecretRef(p.ClientSecretRef) // well-formed: ParseCustom checked
-			if err := a.store.CheckProviderRef(ref); err != nil {
-				return fmt.Errorf("%s: customApplicationInfo.metadata.clientSecret: %w", file, err)
-			}
-		}
-		if prev, dup := a.providers[p.Name]; dup && prev.Source != file {
-			if prev.Source == "built-in" || !sameCustom(prev, p) {
-				return fmt.Errorf("%s: provider %q is also defined by %s", file, p.Name, prev.Source)
-			}
-			continue // the same passport bundled in two packages
-		}
-		a.providers[p.Name] = p
 	}
-	return nil
-}
-
-// sameCustom reports whether two bundled passports define the same
-// connection (several widgets of one vendor may ship the same file).
-func sameCustom(x, y *provider.Provider) bool {
-	return x.TokenURL == y.TokenURL && x.AuthURL == y.AuthURL && x.ClientID == y.ClientID &&
-		x.ClientSecret == y.ClientSecret && x.ClientSecretRef == y.ClientSecretRef
+	var err error
+	a.providers, err = provider.Registry(bundles, a.store.CheckProviderRef)
+	return err
 }
 
 // provider looks up a passport's provider.
