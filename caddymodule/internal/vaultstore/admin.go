@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	vault "github.com/hashicorp/vault/api"
-
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
 
@@ -38,9 +36,9 @@ func (s *Store) deleteAll(ctx context.Context, path string) error {
 
 // list lists the keys under <prefix>/<dir>.
 func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
-	var sec *vault.Secret
+	var keys []string
 	err := s.authorized(ctx, func() (err error) {
-		sec, err = s.client.Logical().ListWithContext(ctx, s.mount+"/metadata/"+s.prefix+"/"+dir)
+		keys, err = s.kv.List(ctx, s.prefix+"/"+dir)
 		return err
 	})
 	if err != nil {
@@ -49,13 +47,12 @@ func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("%w: listing %s: %s", ErrUnavailable, dir, describe(err))
 	}
-	if sec == nil || sec.Data == nil {
+	if keys == nil {
 		return nil, nil
 	}
-	keys, _ := sec.Data["keys"].([]any)
 	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if id, ok := k.(string); ok && ValidID(id) {
+	for _, id := range keys {
+		if ValidID(id) {
 			ids = append(ids, id)
 		}
 	}

@@ -43,12 +43,14 @@ type Config struct {
 // Store reads and writes widgetgate's data in Vault. It is safe for
 // concurrent use.
 type Store struct {
-	client *vault.Client
-	auth   *Authenticator
-	kv     *vault.KVv2
-	mount  string
+	client *vault.Client  // nil in a Store from NewInMemory
+	auth   *Authenticator // nil in a Store from NewInMemory
+	kv     kv
 	prefix string
 }
+
+// defaultPrefix is where the data lives when Config.Prefix is empty.
+const defaultPrefix = "widgetgate"
 
 // ErrUnavailable wraps every failure to get an answer from Vault.
 var ErrUnavailable = errors.New("vault unavailable")
@@ -116,10 +118,9 @@ func New(cfg Config) (*Store, error) {
 		cfg.Mount = "secret"
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "widgetgate"
+		cfg.Prefix = defaultPrefix
 	}
-	s.mount = strings.Trim(cfg.Mount, "/")
-	s.kv = client.KVv2(s.mount)
+	s.kv = newVaultKV(client, strings.Trim(cfg.Mount, "/"))
 	s.prefix = strings.Trim(cfg.Prefix, "/")
 	return s, nil
 }
@@ -142,10 +143,19 @@ func pool(vc *vault.Config, n int) error {
 
 // Start logs in to Vault and keeps the sidecar's token alive. It does not
 // fail when Vault is down: reads answer "unavailable" until login works.
-func (s *Store) Start(ctx context.Context) error { return s.auth.Start(ctx) }
+func (s *Store) Start(ctx context.Context) error {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.Start(ctx)
+}
 
 // Stop ends the background login and renewal.
-func (s *Store) Stop() { s.auth.Stop() }
+func (s *Store) Stop() {
+	if s.auth != nil {
+		s.auth.Stop()
+	}
+}
 
 // get reads one KV v2 secret.
 func (s *Store) get(ctx context.Context, path string) (map[string]any, error) {
@@ -156,8 +166,11 @@ func (s *Store) get(ctx context.Context, path string) (map[string]any, error) {
 // authorized runs op with a token: it logs in first when there is none
 // yet, and after a 403 logs in again (or re-reads the token file) and runs
 // op once more: Vault Agent may have rotated the file, a lease may have
-// ended early.
+// ended early. An in-memory Store has no token to get: it runs op.
 func (s *Store) authorized(ctx context.Context, op func() error) error {
+	if s.auth == nil {
+		return op()
+	}
 	if s.client.Token() == "" {
 		if err := s.auth.EnsureToken(ctx); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
