@@ -258,6 +258,16 @@ type answer struct {
 	}
 }
 
+// callWith makes c on a new fixture, changed by setup (nil: none) first.
+func callWith(t *testing.T, setup func(*fixture), c call) (*fixture, answer) {
+	t.Helper()
+	f := newFixture(t)
+	if setup != nil {
+		setup(f)
+	}
+	return f, f.do(t, t.Context(), New(f.cfg), c)
+}
+
 func (f *fixture) do(t *testing.T, ctx context.Context, g *Gateway, c call) answer {
 	t.Helper()
 	res, p := g.Call(ctx, c.request())
@@ -347,11 +357,7 @@ func TestProblems(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tc.setup != nil {
-				tc.setup(f)
-			}
-			a := f.do(t, t.Context(), New(f.cfg), tc.call)
+			f, a := callWith(t, tc.setup, tc.call)
 			p := a.problem
 			if p == nil {
 				t.Fatalf("got %d %s, want problem %s", a.rec.Code, a.rec.Body, tc.code)
@@ -434,11 +440,7 @@ func TestErrorOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tc.setup != nil {
-				tc.setup(f)
-			}
-			a := f.do(t, t.Context(), New(f.cfg), tc.call)
+			f, a := callWith(t, tc.setup, tc.call)
 			if a.problem == nil || a.problem.Code != tc.code {
 				t.Fatalf("got %+v, want %s", a.problem, tc.code)
 			}
@@ -579,11 +581,7 @@ func TestAnswers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tc.setup != nil {
-				tc.setup(f)
-			}
-			a := f.do(t, t.Context(), New(f.cfg), tc.call)
+			_, a := callWith(t, tc.setup, tc.call)
 			if a.problem != nil {
 				t.Fatalf("unexpected problem %+v", a.problem)
 			}
