@@ -180,12 +180,10 @@ type Refresher struct {
 	store  Store
 	lookup Lookup
 	cfg    Config
-	// ctx is the app's: scans and waits for another replica end with it.
-	ctx context.Context
-	// detached carries ctx's values but is not cancelled with it: what
-	// runs on it (a redemption sent, its write to Vault) must finish even
-	// after the app is cleaned up. Only kill (tests: the process dying)
-	// ends it.
+	// detached carries the values of New's ctx but is not cancelled with
+	// it: what runs on it (a redemption sent, its write to Vault) must
+	// finish even after the app is cleaned up. Only kill (tests: the
+	// process dying) ends it.
 	detached context.Context
 	kill     context.CancelFunc
 	flight   singleflight.Group
@@ -212,12 +210,13 @@ type cachedCreds struct {
 	fetched time.Time
 }
 
-// New returns a refresher. Scans run on ctx (the app's); a refresh, once
-// begun, outlives both its callers and ctx (see the package comment).
+// New returns a refresher. A refresh, once begun, outlives its callers
+// and ctx, whose values it keeps (see the package comment); the
+// background scan runs on the context given to Run.
 func New(ctx context.Context, store Store, lookup Lookup, cfg Config) *Refresher {
 	cfg.defaults()
 	detached, kill := context.WithCancel(context.WithoutCancel(ctx))
-	return &Refresher{store: store, lookup: lookup, cfg: cfg, ctx: ctx, detached: detached, kill: kill,
+	return &Refresher{store: store, lookup: lookup, cfg: cfg, detached: detached, kill: kill,
 		backoff: map[string]backoffState{}, pending: map[string]*passport.Passport{}, creds: map[string]cachedCreds{}}
 }
 
@@ -258,10 +257,10 @@ func (r *Refresher) refreshShared(ctx context.Context, stale *passport.Passport,
 		return nil, fmt.Errorf("%w: passport %s at %s", ErrRecentlyRefreshed, stale.ID, stale.LastRefresh.Format(time.RFC3339))
 	}
 	ch := r.flight.DoChan(stale.ID, func() (any, error) {
-		// Bound the whole refresh: waiting out a dead holder's lease, then
-		// our own redemption, each with its timeout. Detached: a reload
-		// must not drop callers of the old app that wait for it.
-		ctx, cancel := context.WithTimeout(r.detached, 2*(r.cfg.LeaseTTL+r.cfg.TokenTimeout)+r.cfg.AnswerTimeout)
+		// Bound waiting out a dead holder's lease; our own redemption has
+		// a deadline of its own (holdAndRedeem). Detached: a reload must
+		// not drop callers of the old app that wait for it.
+		ctx, cancel := context.WithTimeout(r.detached, 2*(r.cfg.LeaseTTL+r.cfg.TokenTimeout))
 		defer cancel()
 		return r.refresh(ctx, stale.ID, stale.AccessToken, forced)
 	})
