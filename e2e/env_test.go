@@ -153,6 +153,8 @@ func writeLabWidget(t *testing.T, dir, provURL string, extra map[string]string) 
 			api("big", provURL+"/big?bytes=3000000"),
 			api("slow", provURL+"/slow?ms=10000"),
 			api("stream", provURL+"/stream?bytes=5000000"),
+			// More than the socket buffers between stand-in and reader hold.
+			api("hugeStream", provURL+"/stream?bytes=67108864"),
 			api("unreachable", "http://"+closedAddr(t)+"/x"),
 			api("always401", provURL+"/status/401"),
 			api("echo", provURL+"/echo"),

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,12 @@ type Provider struct {
 	onToken       func(*http.Request)
 	answerDelay   time.Duration
 	seen          []string // Authorization headers /echo/seen received
+
+	// The /stream answer in progress: whether one is being written, and
+	// when its last write returned (unix nanos), so a test can see that
+	// a reader that stopped reading has blocked the provider's writes.
+	streaming   atomic.Bool
+	streamWrote atomic.Int64
 }
 
 // New returns a Provider with no valid access or refresh tokens.
@@ -115,7 +122,7 @@ func New() *Provider {
 	m.HandleFunc("/echo/escaped-malformed", handleEchoEscapedMalformed)
 	m.HandleFunc("/echo/seen", p.handleEchoSeen)
 	m.HandleFunc("GET /big", handleBig)
-	m.HandleFunc("GET /stream", handleStream)
+	m.HandleFunc("GET /stream", p.handleStream)
 	m.HandleFunc("GET /slow", handleSlow)
 
 	// "/" matches every method and path, so it also catches wrong methods

@@ -78,7 +78,7 @@ func handleBig(w http.ResponseWriter, r *http.Request) {
 // handleStream streams N bytes of a repeating 0x00..0xff pattern without a
 // Content-Length, flushing as it goes, so the response is chunked and never
 // buffered in full on either side.
-func handleStream(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleStream(w http.ResponseWriter, r *http.Request) {
 	n, ok := sizeParam(r, "bytes", 1<<20)
 	if !ok {
 		writeRaw(w, http.StatusBadRequest, plainJSON, `{"error":"bytes must be a non-negative integer"}`)
@@ -93,7 +93,11 @@ func handleStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", octetStream)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	p.streamWrote.Store(time.Now().UnixNano())
+	p.streaming.Store(true)
+	defer p.streaming.Store(false)
 	_ = writeRepeatedFunc(w, buf, n, func() error {
+		p.streamWrote.Store(time.Now().UnixNano())
 		if err := r.Context().Err(); err != nil {
 			return err
 		}
@@ -101,6 +105,16 @@ func handleStream(w http.ResponseWriter, r *http.Request) {
 		_ = rc.Flush()
 		return nil
 	})
+}
+
+// StreamStalled reports how long the /stream answer in progress has been
+// blocked in a write (its client, or a gateway in between, not reading),
+// and whether one is in progress at all.
+func (p *Provider) StreamStalled() (time.Duration, bool) {
+	if !p.streaming.Load() {
+		return 0, false
+	}
+	return time.Since(time.Unix(0, p.streamWrote.Load())), true
 }
 
 // writeRepeated writes n bytes taken cyclically from buf.
