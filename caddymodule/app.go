@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/contextkeys"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
@@ -389,7 +390,7 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 	}
 	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &state{store: store, verifier: callerctx.NewVerifier(nil), publicKeys: publicKeys, ctx: ctx, cancel: cancel, logger: a.logger}
+	s := &state{store: store, verifier: callerctx.NewVerifier(nil), publicKeys: publicKeys, ctx: ctx, cancel: cancel, logger: slogger}
 	s.verifier.SetKeys(callerctx.Keys{Public: publicKeys})
 	cacheCfg := passport.CacheConfig{
 		TTL:            time.Duration(a.CacheTTL),
@@ -459,7 +460,7 @@ func (a *App) Start() error {
 	if err != nil {
 		return err
 	}
-	go a.importBundledSecrets()
+	go provider.ImportSecrets(a.bg, a.providers, a.putCredentials, slog.New(zapslog.NewHandler(a.logger.Core())))
 	return nil
 }
 
@@ -470,7 +471,8 @@ func (s *state) run(a *App) error {
 		return fmt.Errorf("vault login: %w", err)
 	}
 	if a.ContextKeys.HMACVault {
-		go s.watchContextKeys(time.Duration(a.CacheTTL))
+		every := cmp.Or(time.Duration(a.CacheTTL), passport.DefaultTTL) // as often as the cache re-reads
+		go contextkeys.Watch(s.ctx, s.store.ContextKeys, s.verifier, s.publicKeys, every, s.logger)
 	}
 	if s.refresher != nil {
 		go s.refresher.Run(s.ctx, time.Duration(a.Refresh.ScanInterval), a.Refresh.Concurrency, s.cache.Current)

@@ -3,9 +3,6 @@ package caddymodule
 import (
 	"context"
 	"path"
-	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
@@ -31,24 +28,8 @@ func (a *App) provider(name string) (*provider.Provider, bool) {
 	return p, ok
 }
 
-// importBundledSecrets moves client secrets written in widget packages into
-// Vault (<prefix>/providers/<name>), unless the operator already stored
-// some, and warns: a secret in a ZIP is a secret in every copy of that ZIP.
-func (a *App) importBundledSecrets() {
-	for _, p := range a.providers {
-		if p.ClientSecret == "" {
-			continue
-		}
-		a.logger.Warn("a widget package contains an OAuth client secret; store it in Vault and use a vault: reference instead",
-			zap.String("provider", p.Name), zap.String("file", p.Source))
-		ctx, cancel := context.WithTimeout(a.bg, 10*time.Second)
-		created, err := a.store.PutProviderCredentials(ctx, p.Name, vaultstore.Credentials{ClientID: p.ClientID, ClientSecret: p.ClientSecret})
-		cancel()
-		switch {
-		case err != nil:
-			a.logger.Error("could not import the bundled client secret into Vault; using it from the package", zap.String("provider", p.Name), zap.Error(err))
-		case created:
-			a.logger.Warn("imported the bundled client secret into Vault", zap.String("provider", p.Name))
-		}
-	}
+// putCredentials stores credentials found in a widget package
+// (provider.ImportSecrets), never over the operator's.
+func (a *App) putCredentials(ctx context.Context, name, clientID, clientSecret string) (bool, error) {
+	return a.store.PutProviderCredentials(ctx, name, vaultstore.Credentials{ClientID: clientID, ClientSecret: clientSecret})
 }

@@ -6,12 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
@@ -44,7 +43,7 @@ type state struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	logger *zap.Logger
+	logger *slog.Logger
 	start  sync.Once
 }
 
@@ -71,10 +70,9 @@ func (s *state) provider(name string) (*provider.Provider, bool) {
 }
 
 // Destruct ends the state's background work once no app uses it. Token
-// redemptions already sent are never abandoned: after a reload that
-// changed the Vault settings they finish in the background (calls still
-// in flight on the old app get their tokens); at shutdown, Destruct waits
-// for them, bounded by answer_timeout, so their rotated refresh tokens
+// redemptions already sent are never abandoned (refresh.Shutdown): after a
+// reload that changed the Vault settings they finish in the background;
+// at shutdown, Destruct waits for them, so their rotated refresh tokens
 // reach Vault first.
 func (s *state) Destruct() error {
 	s.cancel()
@@ -82,19 +80,7 @@ func (s *state) Destruct() error {
 		s.store.Stop()
 		return nil
 	}
-	drain := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.refresher.AnswerTimeout()+5*time.Second)
-		defer cancel()
-		if err := s.refresher.Drain(ctx); err != nil {
-			s.logger.Error("stopping before token refreshes finished: their passports may need reconnecting", zap.Error(err))
-		}
-		s.store.Stop()
-	}
-	if caddy.Exiting() {
-		drain()
-	} else {
-		go drain()
-	}
+	s.refresher.Shutdown(caddy.Exiting(), s.store.Stop)
 	return nil
 }
 

@@ -231,8 +231,26 @@ func (r *Refresher) Drain(ctx context.Context) error {
 // proxy, no redirects), for other calls to the same providers.
 func (r *Refresher) HTTPClient() *http.Client { return r.cfg.HTTPClient }
 
-// AnswerTimeout returns how long a sent redemption's answer is awaited.
-func (r *Refresher) AnswerTimeout() time.Duration { return r.cfg.AnswerTimeout }
+// Shutdown lets the redemptions in flight finish, then calls then (which
+// stops what they need, such as the Vault login). With wait, it returns
+// only after that, at most AnswerTimeout (+5 s) later, logging the
+// refreshes it had to give up on: the process is about to exit. Without,
+// it returns at once and they finish in the background (a reload).
+func (r *Refresher) Shutdown(wait bool, then func()) {
+	drain := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AnswerTimeout+5*time.Second)
+		defer cancel()
+		if err := r.Drain(ctx); err != nil {
+			r.cfg.Logger.Error("stopping before token refreshes finished: their passports may need reconnecting", "error", err)
+		}
+		then()
+	}
+	if wait {
+		drain()
+	} else {
+		go drain()
+	}
+}
 
 // Holder returns this replica's lease holder id.
 func (r *Refresher) Holder() string { return r.cfg.Holder }
