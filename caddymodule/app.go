@@ -21,6 +21,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/contextkeys"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
@@ -87,6 +88,14 @@ type App struct {
 	// (handlers with caller_context signed).
 	ContextKeys ContextKeysConfig `json:"context_keys,omitempty"`
 
+	// ResponseCache caches GET APIs' answers per passport (off by
+	// default). Identical calls in flight are coalesced either way.
+	ResponseCache ResponseCacheConfig `json:"response_cache,omitempty"`
+
+	// RateLimits keeps calls within providers' limits: cool-downs after a
+	// rate-limit answer and a concurrency budget per passport.
+	RateLimits RateLimitsConfig `json:"rate_limits,omitempty"`
+
 	// The long-lived parts, shared with the apps of earlier and later
 	// configs whose settings for them are the same (see state.go).
 	state     *state
@@ -95,6 +104,8 @@ type App struct {
 	refresher *refresh.Refresher
 	store     *vaultstore.Store
 	cache     *passport.Cache
+	fanout    *fanout.Stage
+	fanoutObs fanout.Observer // this config's metrics
 
 	catalog   *schema.Catalog
 	providers map[string]*provider.Provider
@@ -347,12 +358,17 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	}
 	a.state, a.stateKey = val.(*state), key
 	a.store, a.cache, a.refresher, a.verifier = a.state.store, a.state.cache, a.state.refresher, a.state.verifier
+	a.fanout = a.state.fanout
 	if err := a.loadProviders(); err != nil {
 		return err
 	}
 	if err := registerCacheMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
 		return err
 	}
+	if a.fanoutObs, err = newFanoutMetrics(ctx.GetMetricsRegistry(), a.fanout); err != nil {
+		return err
+	}
+	a.checkFanout()
 
 	a.client = upstream.NewClient(upstream.Config{
 		DialTimeout:           time.Duration(a.Upstream.DialTimeout),
@@ -390,7 +406,8 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 	}
 	slogger := slog.New(zapslog.NewHandler(a.logger.Core()))
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &state{store: store, verifier: callerctx.NewVerifier(nil), publicKeys: publicKeys, ctx: ctx, cancel: cancel, logger: slogger}
+	s := &state{store: store, verifier: callerctx.NewVerifier(nil), publicKeys: publicKeys, ctx: ctx, cancel: cancel, logger: slogger,
+		fanout: fanout.New(fanout.Config{}, nil)}
 	s.verifier.SetKeys(callerctx.Keys{Public: publicKeys})
 	cacheCfg := passport.CacheConfig{
 		TTL:            time.Duration(a.CacheTTL),
@@ -401,6 +418,9 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 		// As many reads at once as connections to Vault, so a flood of
 		// unknown ids waits here, bounded by each caller's context.
 		MaxConcurrentReads: a.Vault.MaxConnections,
+		// A passport disconnected, reconnected or needing reconnection
+		// must not be answered for from what it fetched before.
+		Changed: s.fanout.Forget,
 	}
 	if !a.Refresh.Disabled {
 		s.refresher = refresh.New(ctx, store, s.provider, refresh.Config{
@@ -436,6 +456,9 @@ func (a *App) canRefresh(p *passport.Passport) bool {
 
 // Validate checks the config for mistakes Provision does not catch.
 func (a *App) Validate() error {
+	if err := a.validateFanout(); err != nil {
+		return err
+	}
 	for inst, b := range a.StaticBindings {
 		if inst != "*" && !vaultstore.ValidID(inst) {
 			return fmt.Errorf("static_bindings: instance id %q is not valid", inst)
@@ -453,8 +476,10 @@ func (a *App) Validate() error {
 // widget packages into Vault, and the refresher. Neither blocks: Vault may
 // be down when Caddy starts, and calls must still be served from cache.
 func (a *App) Start() error {
-	// From now on this config serves: refreshes see its providers.
+	// From now on this config serves: refreshes see its providers, and
+	// the fan-out stage its policy.
 	a.state.providers.Store(&a.providers)
+	a.state.fanout.SetConfig(a.fanoutConfig(a.fanoutObs))
 	var err error
 	a.state.start.Do(func() { err = a.state.run(a) })
 	if err != nil {

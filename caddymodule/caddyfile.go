@@ -78,6 +78,18 @@ func init() {
 //				egress_allow <cidr|host>...
 //				compression
 //			}
+//			response_cache {
+//				ttl <duration>                           # every GET API; default 0: not cached
+//				override <widgetId> <apiName> <duration> # JSON: overrides[] = {widget, api, ttl}
+//				max_bytes <size>
+//				max_entry_bytes <size>
+//				stale_if_error <duration>
+//			}
+//			rate_limits {
+//				max_retry_after <duration>
+//				queue_timeout <duration>
+//				concurrency <provider> <n>               # JSON: concurrency[provider] = n
+//			}
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -137,6 +149,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.Refresh.unmarshal(d)
 		case "context_keys":
 			err = a.ContextKeys.unmarshal(d)
+		case "response_cache":
+			err = a.ResponseCache.unmarshal(d)
+		case "rate_limits":
+			err = a.RateLimits.unmarshal(d)
 		default:
 			return d.Errf("unrecognized widgetgate option %q", d.Val())
 		}
@@ -284,6 +300,69 @@ func (r *RefreshConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &r.ForcedInterval)
 		default:
 			return d.Errf("unrecognized refresh option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *ResponseCacheConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "ttl":
+			err = durationArg(d, &c.TTL)
+		case "override":
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return d.Errf("override takes <widgetId> <apiName> <duration>")
+			}
+			ttl, perr := caddy.ParseDuration(args[2])
+			if perr != nil || ttl < 0 {
+				return d.Errf("override %s %s: want a duration such as 30s or 0, got %q", args[0], args[1], args[2])
+			}
+			c.Overrides = append(c.Overrides, TTLOverride{Widget: args[0], API: args[1], TTL: caddy.Duration(ttl)})
+		case "max_bytes":
+			err = sizeArg64(d, &c.MaxBytes)
+		case "max_entry_bytes":
+			err = sizeArg64(d, &c.MaxEntryBytes)
+		case "stale_if_error":
+			err = durationArg(d, &c.StaleIfError)
+		default:
+			return d.Errf("unrecognized response_cache option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *RateLimitsConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "max_retry_after":
+			err = durationArg(d, &r.MaxRetryAfter)
+		case "queue_timeout":
+			err = durationArg(d, &r.QueueTimeout)
+		case "concurrency":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("concurrency takes <provider> <n>")
+			}
+			n, perr := strconv.Atoi(args[1])
+			if perr != nil || n <= 0 {
+				return d.Errf("concurrency %s: want a positive integer, got %q", args[0], args[1])
+			}
+			if r.Concurrency == nil {
+				r.Concurrency = map[string]int{}
+			}
+			r.Concurrency[args[0]] = n
+		default:
+			return d.Errf("unrecognized rate_limits option %q", d.Val())
 		}
 		if err != nil {
 			return err
@@ -448,6 +527,15 @@ func sizeArg(d *caddyfile.Dispenser, dst *int) error {
 		n, err := humanize.ParseBytes(s)
 		return int(n), err == nil && n > 0 && n <= 1<<40
 	})
+}
+
+func sizeArg64(d *caddyfile.Dispenser, dst *int64) error {
+	var n int
+	if err := sizeArg(d, &n); err != nil {
+		return err
+	}
+	*dst = int64(n)
+	return nil
 }
 
 // Interface guards

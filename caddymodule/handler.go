@@ -129,6 +129,7 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 	h.gateway = gateway.New(gateway.Config{
 		Catalog: app.catalog, Passports: app.cache, Client: app.client, Verifier: app.verifier,
 		CanRefresh:    app.canRefresh,
+		Fanout:        app.fanout, CacheTTL: app.cacheTTL,
 		CallerContext: h.CallerContext, InstanceHeader: h.InstanceHeader, UserHeader: h.UserHeader,
 		ContextHeader: h.ContextHeader, ContextAudience: h.ContextAudience,
 		Limits: gateway.Limits{
@@ -165,14 +166,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			h.logger.Warn("widget call failed", zap.String("widget", p.Widget), zap.String("api", p.API),
 				zap.String("code", p.Code), zap.String("message", p.Message))
 		}
+		res.CacheHeaders(w.Header())
 		problem.Write(w, p)
 	} else if err := res.Serve(w); err != nil {
 		h.logger.Debug("raw stream ended early", zap.String("widget", res.API.WidgetID), zap.String("api", res.API.Name), zap.Error(err))
 	}
 	if res.API != nil {
-		h.metrics.observe(res.API.WidgetID, res.API.Name, outcome, res.Raw, start)
+		h.metrics.observe(res.API.WidgetID, res.API.Name, outcome, res.Source, res.Raw, start)
 	} else {
-		h.metrics.observe("", "", outcome, res.Raw, start)
+		h.metrics.observe("", "", outcome, res.Source, res.Raw, start)
 	}
 	return nil
 }

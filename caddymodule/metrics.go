@@ -7,8 +7,25 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
+
+// register registers c, or returns the collector already registered
+// under its name.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return c, err
+		}
+		return are.ExistingCollector.(C), nil
+	}
+	return c, nil
+}
 
 // metrics are exported on Caddy's metrics endpoint. Labels are only names
 // from the loaded catalogue and fixed outcome codes, never caller input
@@ -17,12 +34,14 @@ import (
 type metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	sources  *prometheus.CounterVec
 
 	// The series in use, looked up once: WithLabelValues hashes and
 	// validates its labels on every call, a visible cost per request.
 	counters sync.Map // callLabels → prometheus.Counter
 	envelope prometheus.Observer
 	raw      prometheus.Observer
+	bySource [fanout.Stale + 1]prometheus.Counter
 }
 
 type callLabels struct{ widget, api, outcome string }
@@ -38,21 +57,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to answer a widget call (envelope mode) or to start streaming it (raw mode).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"mode"}),
+		sources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "widgetgate", Name: "call_sources_total",
+			Help: "Widget calls by where their answer came from (the Widgetgate-Cache header): miss, hit, coalesced, stale, bypass.",
+		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.duration} {
-		if err := reg.Register(c); err != nil {
-			// A reload provisions a new handler against the same registry.
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-			switch c.(type) {
-			case *prometheus.CounterVec:
-				m.calls = are.ExistingCollector.(*prometheus.CounterVec)
-			case *prometheus.HistogramVec:
-				m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
-			}
-		}
+	// A second handler provisions against the same registry: use the
+	// collectors the first registered.
+	var err error
+	if m.calls, err = register(reg, m.calls); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.sources, err = register(reg, m.sources); err != nil {
+		return nil, err
+	}
+	for src := range m.bySource {
+		m.bySource[src] = m.sources.WithLabelValues(fanout.Source(src).String())
 	}
 	m.envelope = m.duration.WithLabelValues("envelope")
 	m.raw = m.duration.WithLabelValues("raw")
@@ -61,10 +84,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // observe records one call. widget and api are "" unless the catalogue
 // knows them.
-func (m *metrics) observe(widget, api, outcome string, raw bool, start time.Time) {
+func (m *metrics) observe(widget, api, outcome string, source fanout.Source, raw bool, start time.Time) {
 	if m == nil {
 		return
 	}
+	m.bySource[source].Inc()
 	d := m.envelope
 	if raw {
 		d = m.raw
@@ -115,3 +139,81 @@ func registerCacheMetrics(reg prometheus.Registerer, c *passport.Cache) error {
 	}
 	return nil
 }
+
+// fanoutMetrics are the fan-out stage's metrics. Labels are provider
+// names from the registry, never a passport or instance id.
+type fanoutMetrics struct {
+	rateLimited *prometheus.CounterVec
+	inFlight    *prometheus.GaugeVec
+	queueWait   *prometheus.HistogramVec
+	busy        *prometheus.CounterVec
+}
+
+func newFanoutMetrics(reg prometheus.Registerer, s *fanout.Stage) (*fanoutMetrics, error) {
+	m := &fanoutMetrics{
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "widgetgate", Name: "provider_rate_limited_total",
+			Help: "Provider answers that said a passport is rate limited (429, 503 with Retry-After, Google's rate-limit 403), by provider.",
+		}, []string{"provider"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "upstream_in_flight",
+			Help: "Upstream requests in flight, by provider.",
+		}, []string{"provider"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "widgetgate", Name: "passport_queue_wait_seconds",
+			Help:    "Time calls waited for one of their passport's upstream slots, by provider (only calls that had to wait).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"provider"}),
+		busy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "widgetgate", Name: "passport_busy_total",
+			Help: "Calls that waited the queue timeout for a passport slot and got 503 passport_busy, by provider.",
+		}, []string{"provider"}),
+	}
+	var err error
+	if m.rateLimited, err = register(reg, m.rateLimited); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	if m.queueWait, err = register(reg, m.queueWait); err != nil {
+		return nil, err
+	}
+	if m.busy, err = register(reg, m.busy); err != nil {
+		return nil, err
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "passports_cooling_down",
+			Help: "Passport and provider host pairs cooling down after a rate limit.",
+		}, func() float64 { return float64(s.CoolingDown()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "response_cache_bytes",
+			Help: "Memory the response cache accounts for (answers, keys, overhead); at most response_cache max_bytes.",
+		}, func() float64 { b, _ := s.CachedBytes(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "widgetgate", Name: "response_cache_entries",
+			Help: "Answers held by the response cache.",
+		}, func() float64 { _, n := s.CachedBytes(); return float64(n) }),
+	} {
+		if _, err := register(reg, c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *fanoutMetrics) RateLimited(provider string) { m.rateLimited.WithLabelValues(provider).Inc() }
+
+func (m *fanoutMetrics) InFlight(provider string, delta int) {
+	m.inFlight.WithLabelValues(provider).Add(float64(delta))
+}
+
+func (m *fanoutMetrics) Queued(provider string, d time.Duration, ok bool) {
+	m.queueWait.WithLabelValues(provider).Observe(d.Seconds())
+	if !ok {
+		m.busy.WithLabelValues(provider).Inc()
+	}
+}
+
+var _ fanout.Observer = (*fanoutMetrics)(nil)

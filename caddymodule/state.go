@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
@@ -34,6 +35,9 @@ type state struct {
 	cache      *passport.Cache
 	refresher  *refresh.Refresher // nil when refresh is disabled
 	verifier   *callerctx.Verifier
+	// fanout holds the response cache, calls in flight, cool-downs and
+	// concurrency budgets; its policy is the newest started app's.
+	fanout     *fanout.Stage
 	publicKeys []crypto.PublicKey // the context keys' public keys, kept with the HMAC ones on rotation
 
 	// providers is the registry of the newest app that started: the

@@ -40,6 +40,7 @@ type Store interface {
 // here so calls see it at once.
 type Cache interface {
 	Store(p *passport.Passport)
+	Forget(id string)
 	ForgetBindings(instance string)
 }
 

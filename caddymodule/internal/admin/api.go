@@ -64,7 +64,11 @@ var routes = []route{
 		return http.StatusOK, out, err
 	}},
 	{method: http.MethodDelete, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
-		return http.StatusNoContent, nil, h.Store.DeletePassport(ctx, id)
+		if err := h.Store.DeletePassport(ctx, id); err != nil {
+			return 0, nil, err
+		}
+		h.Cache.Forget(id)
+		return http.StatusNoContent, nil, nil
 	}},
 	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
 		out, err := h.connect(ctx, r, id)

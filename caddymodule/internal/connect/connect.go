@@ -185,7 +185,7 @@ func (f *Flow) Finish(ctx context.Context, query url.Values) (*passport.Passport
 	next, err := f.Store.UpdatePassport(ctx, rec, map[string]string{
 		"status": passport.StatusActive, "access_token": tok.AccessToken, "refresh_token": tok.RefreshToken,
 		"token_type": tt, "expiry": expiry.UTC().Format(time.RFC3339), "last_refresh": now.UTC().Format(time.RFC3339),
-		"connected_at": now.UTC().Format(time.RFC3339), "last_error": "", "retry_after": "", "scope": scope,
+		"connected_at": now.UTC().Format(time.RFC3339Nano), "last_error": "", "retry_after": "", "scope": scope,
 		"account_email": account.Email, "account_id": account.ID, "account_name": account.Name,
 	})
 	if err != nil {

@@ -50,7 +50,7 @@ type PastedCredentials struct {
 // when the provider refuses them, leaves the passport inactive with
 // last_error invalid_credentials and returns an Error saying so.
 func (f *Flow) ConnectPasted(ctx context.Context, rec *vaultstore.Record, c PastedCredentials) (*passport.Passport, error) {
-	next, err := f.Store.UpdatePassport(ctx, rec, vaultstore.PastedChanges(c.SubjectID, c.RefreshToken, c.InstanceURL))
+	next, err := f.Store.UpdatePassport(ctx, rec, vaultstore.PastedChanges(c.SubjectID, c.RefreshToken, c.InstanceURL, f.now()))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
@@ -19,11 +20,30 @@ type Result struct {
 	API *schema.API // the API called; nil if the lookup did not find it
 	Raw bool        // …/raw: the answer is the provider's response, streamed
 
+	// Source says where the answer came from (the Widgetgate-Cache
+	// header); Age is a cached answer's age.
+	Source fanout.Source
+	Age    time.Duration
+
 	envelope *upstream.Buffer
+	shared   []byte // an envelope shared with identical calls: read-only
 	resp     *http.Response
 	secrets  *upstream.Secrets
 	idle     time.Duration
 	cancel   context.CancelFunc
+
+	// What the provider answered, for the fan-out stage.
+	status int
+	header http.Header
+}
+
+// CacheHeaders sets the headers that say where the answer came from:
+// Widgetgate-Cache, and Age for a cached one. They go on problems too.
+func (r *Result) CacheHeaders(h http.Header) {
+	h.Set("Widgetgate-Cache", r.Source.String())
+	if r.Source == fanout.Hit || r.Source == fanout.Stale {
+		h.Set("Age", strconv.FormatInt(int64(r.Age/time.Second), 10))
+	}
 }
 
 // Serve writes the answer to w. Its error means a raw stream was cut
@@ -31,15 +51,19 @@ type Result struct {
 // the caller, only something to log.
 func (r *Result) Serve(w http.ResponseWriter) error {
 	defer r.Close()
+	r.CacheHeaders(w.Header())
 	if r.resp != nil {
 		resp := r.resp
 		r.resp = nil
 		return upstream.Stream(w, resp, r.secrets, r.idle, r.cancel)
 	}
-	if r.envelope == nil {
+	body := r.shared
+	if r.envelope != nil {
+		body = r.envelope.Bytes()
+	}
+	if body == nil {
 		return nil
 	}
-	body := r.envelope.Bytes()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
@@ -81,6 +105,9 @@ func (g *Gateway) send(parent context.Context, c *Prepared) (Result, *problem.Pr
 	// everything the provider answers.
 	secrets := upstream.NewSecrets()
 	resp, p := g.exchange(ctx, c, secrets)
+	if resp != nil {
+		res.status, res.header = resp.StatusCode, resp.Header
+	}
 	if p != nil {
 		if !deadline.Stop() {
 			p = upstreamProblem(parent, upstream.ErrTimeout) // our deadline fired and cancelled the call
@@ -105,6 +132,6 @@ func (g *Gateway) send(parent context.Context, c *Prepared) (Result, *problem.Pr
 		}
 		return res, upstreamProblem(parent, err)
 	}
-	res.envelope, res.cancel = envelope, cancel
+	res.envelope, res.cancel, res.secrets = envelope, cancel, secrets
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
@@ -56,16 +57,13 @@ func (c *Prepared) tag(p *problem.Problem) *problem.Problem {
 func (g *Gateway) Call(ctx context.Context, req *Request) (Result, *problem.Problem) {
 	c, p := g.prepare(ctx, req)
 	if p != nil {
-		return Result{API: c.API, Raw: c.Raw}, c.tag(p)
+		return Result{API: c.API, Raw: c.Raw, Source: fanout.Bypass}, c.tag(p)
 	}
 
-	// ---- SEAM: resolved & rendered → sent ----
-	// A coalescing or response-cache stage goes here: c is fully checked,
-	// rendered and resolved, and nothing has been sent yet. It may answer
-	// from what it holds, or share one send among identical calls; the
-	// stages above and below stay as they are.
-
-	res, p := g.send(ctx, c)
+	// Stage: fan-out (share.go). c is checked, rendered and resolved and
+	// nothing is sent yet: identical calls share one send, the cache may
+	// answer, and the passport's cool-down and budget are kept.
+	res, p := g.stage(ctx, c)
 	return res, c.tag(p)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
@@ -75,6 +76,13 @@ type Config struct {
 	UserHeader      string // header filling {user.id} (headers mode)
 	ContextHeader   string // header carrying the signed context (signed mode)
 	ContextAudience string // "aud" a signed context must name
+
+	// Fanout is the stage that coalesces identical calls, caches answers
+	// and keeps provider rate limits; nil sends every call as it comes.
+	Fanout *fanout.Stage
+	// CacheTTL returns how long an API's answers may be served from the
+	// cache (0: not cached, only coalesced). Nil: nothing is cached.
+	CacheTTL func(widgetID, apiName string) time.Duration
 
 	Limits Limits
 	// MaxResponseBytes caps a provider body in envelope mode.

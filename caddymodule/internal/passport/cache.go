@@ -64,6 +64,11 @@ type CacheConfig struct {
 	// their context allows; they never fail because of the bound. Size the
 	// store's connection pool to it. Default DefaultMaxConcurrentReads.
 	MaxConcurrentReads int
+	// Changed, when set, is called with a passport's id when its cached
+	// copy is replaced by one that is no longer the same usable connection
+	// (disconnected, reconnected, needing reconnection, deleted): whatever
+	// was fetched with it must go too.
+	Changed func(id string)
 }
 
 // Cache resolves (instance, authKey) to a passport, keeping Vault off the
@@ -94,6 +99,9 @@ type table[T any] struct {
 	found   *lru.Cache[string, *entry[T]]
 	missing *lru.Cache[string, *entry[T]]
 	mu      sync.Mutex // serialises put and remove, so a key is in one LRU only
+	// replaced, when set, is told of every entry put or removed over
+	// another (new is nil for a removal).
+	replaced func(key string, old, new *entry[T])
 }
 
 func newTable[T any](size int) *table[T] {
@@ -127,6 +135,9 @@ func (t *table[T]) contains(key string) bool { return t.found.Contains(key) || t
 func (t *table[T]) put(key string, e *entry[T]) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if old, ok := t.peek(key); ok && t.replaced != nil {
+		t.replaced(key, old, e)
+	}
 	if e.err != nil {
 		t.found.Remove(key)
 		t.missing.Add(key, e)
@@ -139,6 +150,9 @@ func (t *table[T]) put(key string, e *entry[T]) {
 func (t *table[T]) remove(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if old, ok := t.peek(key); ok && t.replaced != nil {
+		t.replaced(key, old, nil)
+	}
 	t.found.Remove(key)
 	t.missing.Remove(key)
 }
@@ -179,10 +193,30 @@ func NewCache(ctx context.Context, store Store, cfg CacheConfig) *Cache {
 	if cfg.MaxConcurrentReads <= 0 {
 		cfg.MaxConcurrentReads = DefaultMaxConcurrentReads
 	}
-	return &Cache{store: store, cfg: cfg, ctx: ctx,
+	c := &Cache{store: store, cfg: cfg, ctx: ctx,
 		bindings: newTable[Bindings](cfg.MaxInstances), passes: newTable[*Passport](cfg.MaxPassports),
 		slots:        make(chan struct{}, cfg.MaxConcurrentReads),
 		readBindings: store.Bindings, readPassport: store.Passport}
+	if cfg.Changed != nil {
+		c.passes.replaced = func(id string, old, new *entry[*Passport]) {
+			if new == nil || !sameConnection(old, new) {
+				cfg.Changed(id)
+			}
+		}
+	}
+	return c
+}
+
+// sameConnection reports whether new is still the connection old was:
+// active both times, connected at the same moment as the same account.
+// A refreshed token is the same connection; a reconnect is not.
+func sameConnection(old, new *entry[*Passport]) bool {
+	if old.err != nil || new.err != nil {
+		return old.err != nil && new.err != nil
+	}
+	a, b := old.val, new.val
+	return a.Active() == b.Active() && a.Provider == b.Provider && a.ConnectedAt.Equal(b.ConnectedAt) &&
+		a.AccountID == b.AccountID && a.AccountEmail == b.AccountEmail
 }
 
 // CachedInstances returns how many instances the cache holds: with
@@ -254,6 +288,9 @@ func (c *Cache) Refresh(ctx context.Context, stale *Passport) (*Passport, error)
 // ForgetBindings drops the cached bindings of instance, so a change an
 // administrator just made applies to the next call.
 func (c *Cache) ForgetBindings(instance string) { c.bindings.remove(instance) }
+
+// Forget drops passport id, e.g. after an administrator deleted it.
+func (c *Cache) Forget(id string) { c.passes.remove(id) }
 
 // Store caches p as freshly read, e.g. after this replica refreshed it.
 func (c *Cache) Store(p *Passport) {

@@ -31,6 +31,9 @@ type Passport struct {
 	Expiry time.Time
 	// LastRefresh is when widgetgate last refreshed the token.
 	LastRefresh time.Time
+	// ConnectedAt is when an administrator last connected the passport:
+	// what the connection fetched before is never shared with the next.
+	ConnectedAt time.Time
 	// LastError is why the last refresh failed ("invalid_grant", …), without detail.
 	LastError string
 	// RetryAfter: a reconnect_required passport is not refreshed again before this.

@@ -98,6 +98,9 @@ func microsoftProvider(name, display, category string, scopes ...string) *Provid
 		// preferred_username is the sign-in name (usually the UPN, an
 		// email address); the email claim is optional in Microsoft ID tokens.
 		ProfileEmailPath: "$.preferred_username", ProfileIDPath: "$.oid", ProfileNamePath: "$.name",
+		// Graph allows 4 concurrent Outlook requests per app and mailbox
+		// and answers the fifth with 429.
+		MaxConcurrent: 4,
 	}
 }
 

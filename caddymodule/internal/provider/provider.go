@@ -185,6 +185,11 @@ type Provider struct {
 	// client credentials in Vault.
 	ClientID, ClientSecret, ClientSecretRef string
 
+	// MaxConcurrent is how many requests of one passport the provider
+	// serves at once (Microsoft Graph's Outlook: 4 per app and mailbox);
+	// 0 leaves it to widgetgate's default.
+	MaxConcurrent int
+
 	// Source is where the provider was defined: "built-in" or the passport
 	// file, e.g. "my-saas/passport/my-saas-connector.json".
 	Source string

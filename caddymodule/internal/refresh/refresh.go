@@ -120,7 +120,8 @@ type Config struct {
 	// RootCAs, with no proxy and no redirects.
 	HTTPClient *http.Client
 	// Refreshed, when set, is told of every passport this replica
-	// refreshed (the cache stores it, so calls use the new token at once).
+	// refreshed or marked reconnect_required (the cache stores it, so
+	// calls use the new token, or stop using the passport, at once).
 	Refreshed func(*passport.Passport)
 }
 
@@ -614,10 +615,15 @@ func (r *Refresher) failed(ctx context.Context, rec *vaultstore.Record, staleTok
 			rec = again
 		}
 		retry := r.cfg.Now().Add(r.cfg.ReconnectBackoff)
-		_, werr := r.store.UpdatePassport(ctx, rec, map[string]string{
+		next, werr := r.store.UpdatePassport(ctx, rec, map[string]string{
 			"status": passport.StatusReconnectRequired, "last_error": "invalid_grant",
 			"retry_after": retry.UTC().Format(time.RFC3339),
 		})
+		if werr == nil && r.cfg.Refreshed != nil {
+			// The cache must stop serving the passport (and what was
+			// fetched with it) now, not when its copy next goes stale.
+			r.cfg.Refreshed(next.Passport)
+		}
 		r.setFailure(rec.Passport, "invalid_grant", r.cfg.ReconnectBackoff)
 		r.cfg.Logger.Warn("refresh token refused: passport needs reconnecting", "passport", id, "provider", rec.Passport.Provider,
 			"reason", reason, "write_error", werr)

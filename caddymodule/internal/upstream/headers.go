@@ -51,6 +51,7 @@ func contains(list []string, s string) bool {
 func carries(values []string, secrets *Secrets) bool {
 	for _, v := range values {
 		if secrets.In(v) {
+			secrets.mark() // the header is dropped
 			return true
 		}
 	}

@@ -20,6 +20,19 @@ import (
 // concurrent use: a call owns its own.
 type Secrets struct {
 	forms []tokenSearch
+	// masked is set once anything was masked or dropped: an answer that
+	// echoed a credential is never cached or shared beyond its call.
+	masked bool
+}
+
+// Masked reports whether anything of the answer was masked or dropped
+// because it carried a secret.
+func (s *Secrets) Masked() bool { return s != nil && s.masked }
+
+func (s *Secrets) mark() {
+	if s != nil {
+		s.masked = true
+	}
 }
 
 // list returns the forms to mask (none for nil).
@@ -83,7 +96,10 @@ func (s *Secrets) In(v string) bool {
 // MaskString returns v with every secret replaced by Redacted.
 func (s *Secrets) MaskString(v string) string {
 	for _, f := range s.list() {
-		v = strings.ReplaceAll(v, string(f.token), Redacted)
+		if strings.Contains(v, string(f.token)) {
+			v = strings.ReplaceAll(v, string(f.token), Redacted)
+			s.mark()
+		}
 	}
 	return v
 }
@@ -94,6 +110,7 @@ func (s *Secrets) maskBytes(b []byte) []byte {
 	for _, f := range s.list() {
 		if f.index(b) >= 0 {
 			b = bytes.ReplaceAll(b, f.token, []byte(Redacted))
+			s.mark()
 		}
 	}
 	return b

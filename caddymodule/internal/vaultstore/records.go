@@ -72,7 +72,7 @@ func parsePassport(id string, data map[string]any) (*passport.Passport, error) {
 		AccountID:    str(data, "account_id"),
 		AccountName:  str(data, "account_name"),
 	}
-	for field, dst := range map[string]*time.Time{"expiry": &p.Expiry, "last_refresh": &p.LastRefresh, "retry_after": &p.RetryAfter} {
+	for field, dst := range map[string]*time.Time{"expiry": &p.Expiry, "last_refresh": &p.LastRefresh, "retry_after": &p.RetryAfter, "connected_at": &p.ConnectedAt} {
 		v := str(data, field)
 		if v == "" {
 			continue
@@ -98,8 +98,8 @@ func NewPassportData(provider, displayName string) map[string]any {
 // v3: subject id, refresh token, instance URL) as an active passport whose
 // access token is a placeholder already expired, so that the first
 // redemption validates what was pasted.
-func PastedChanges(subjectID, refreshToken, instanceURL string) map[string]string {
-	return map[string]string{
+func PastedChanges(subjectID, refreshToken, instanceURL string, now time.Time) map[string]string {
+	return map[string]string{"connected_at": now.UTC().Format(time.RFC3339Nano),
 		"status": passport.StatusActive, "subject_id": subjectID, "refresh_token": refreshToken,
 		"instance_url": instanceURL, "access_token": "pending", "expiry": time.Unix(0, 0).UTC().Format(time.RFC3339),
 		"last_error": "", "retry_after": "",
