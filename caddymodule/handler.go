@@ -128,8 +128,8 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 	}
 	h.gateway = gateway.New(gateway.Config{
 		Catalog: app.catalog, Passports: app.cache, Client: app.client, Verifier: app.verifier,
-		CanRefresh:    app.canRefresh,
-		Fanout:        app.fanout, CacheTTL: app.cacheTTL,
+		CanRefresh: app.canRefresh,
+		Fanout:     app.fanout, CacheTTL: app.cacheTTL,
 		CallerContext: h.CallerContext, InstanceHeader: h.InstanceHeader, UserHeader: h.UserHeader,
 		ContextHeader: h.ContextHeader, ContextAudience: h.ContextAudience,
 		Limits: gateway.Limits{

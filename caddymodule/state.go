@@ -31,10 +31,10 @@ var states = caddy.NewUsagePool()
 // state is what states holds. Its background loops run on ctx, which
 // ends when the last app using it is cleaned up.
 type state struct {
-	store      *vaultstore.Store
-	cache      *passport.Cache
-	refresher  *refresh.Refresher // nil when refresh is disabled
-	verifier   *callerctx.Verifier
+	store     *vaultstore.Store
+	cache     *passport.Cache
+	refresher *refresh.Refresher // nil when refresh is disabled
+	verifier  *callerctx.Verifier
 	// fanout holds the response cache, calls in flight, cool-downs and
 	// concurrency budgets; its policy is the newest started app's.
 	fanout     *fanout.Stage

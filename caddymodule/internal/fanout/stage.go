@@ -329,6 +329,6 @@ func (s *Stage) cacheable(a Answer) bool {
 
 type nopObserver struct{}
 
-func (nopObserver) RateLimited(string)                   {}
-func (nopObserver) InFlight(string, int)                 {}
-func (nopObserver) Queued(string, time.Duration, bool)   {}
+func (nopObserver) RateLimited(string)                 {}
+func (nopObserver) InFlight(string, int)               {}
+func (nopObserver) Queued(string, time.Duration, bool) {}
