@@ -24,7 +24,9 @@
  *
  * Message protocol (postMessage, structured clone):
  *   widget -> host: {widgetgate: 1, type: 'call', id, name, params}
- *   host -> widget: {widgetgate: 1, type: 'result', id, result: {status, statusText, data}}
+ *   host -> widget: {widgetgate: 1, type: 'result', id, result: {status, statusText, data[, cache[, age]]}}
+ *                (cache: the sidecar's Widgetgate-Cache header, one of miss, hit,
+ *                coalesced, stale, bypass; age: a hit's or stale answer's Age, seconds)
  *                or {widgetgate: 1, type: 'result', id, error: {code, message}}
  *
  * Under Node (no window/document) the file exports its pure parts, for the
@@ -44,6 +46,7 @@
   var MAX_IN_FLIGHT = 32; // per mounted iframe
   var TOKEN_REFRESH_MARGIN_MS = 30000;
   var CALL_KEYS = ['widgetgate', 'type', 'id', 'name', 'params'];
+  var CACHE_SOURCES = ['miss', 'hit', 'coalesced', 'stale', 'bypass'];
   var ONLY_PARAMS = "callAuthenticatedAPI accepts only params; method, headers and body are defined in the widget's schema";
 
   // ---- validation (pure) ---------------------------------------------------
@@ -146,7 +149,18 @@
         typeof r.statusText !== 'string' || !own(r, 'data')) {
       return null;
     }
-    return { id: data.id, result: { status: r.status, statusText: r.statusText, data: r.data } };
+    return { id: data.id, result: withCache({ status: r.status, statusText: r.statusText, data: r.data }, r.cache, r.age) };
+  }
+
+  // withCache adds where an answer came from to result, when cache is one
+  // of the sidecar's Widgetgate-Cache words and age (if any) a whole
+  // number of seconds; anything else is left out.
+  function withCache(result, cache, age) {
+    if (CACHE_SOURCES.indexOf(cache) < 0) return result;
+    result.cache = cache;
+    var n = typeof age === 'string' && /^[0-9]{1,10}$/.test(age) ? Number(age) : age;
+    if (typeof n === 'number' && n % 1 === 0 && n >= 0 && n < 1e10) result.age = n;
+    return result;
   }
 
   // jwtExpiry returns a JWT's exp claim in milliseconds, or 0. The token is
@@ -356,7 +370,9 @@
               m.tokens.invalidate();
               return sidecarCall(m, call, true);
             }
-            return { status: res.status, statusText: res.statusText || REASONS[res.status] || '', data: data };
+            var get = function (name) { return (res.headers && res.headers.get && res.headers.get(name)) || undefined; };
+            return withCache({ status: res.status, statusText: res.statusText || REASONS[res.status] || '', data: data },
+              get('Widgetgate-Cache'), get('Age'));
           });
         });
       }, function (err) {
@@ -466,6 +482,7 @@
     checkCallArgs: checkCallArgs,
     parseCall: parseCall,
     parseReply: parseReply,
+    withCache: withCache,
     jwtExpiry: jwtExpiry,
     tokenSource: tokenSource,
     createWidgetApi: createWidgetApi,

@@ -124,6 +124,18 @@ test('parseReply accepts only well-formed answers', () => {
   }
 });
 
+test('parseReply keeps where the answer came from, when it is well-formed', () => {
+  const reply = (extra) => kit.parseReply({ widgetgate: 1, type: 'result', id: 'c1', result: { status: 200, statusText: 'OK', data: 1, ...extra } });
+  assert.deepEqual(reply({ cache: 'hit', age: 12 }).result, { status: 200, statusText: 'OK', data: 1, cache: 'hit', age: 12 });
+  assert.deepEqual(reply({ cache: 'coalesced' }).result, { status: 200, statusText: 'OK', data: 1, cache: 'coalesced' });
+  for (const extra of [{ cache: 'HIT' }, { cache: 'evil', age: 1 }, { cache: 1 }, { age: 3 }]) {
+    assert.deepEqual(reply(extra).result, { status: 200, statusText: 'OK', data: 1 }, JSON.stringify(extra));
+  }
+  for (const age of [-1, 1.5, '12abc', '1e3', { n: 1 }]) {
+    assert.deepEqual(reply({ cache: 'stale', age }).result, { status: 200, statusText: 'OK', data: 1, cache: 'stale' }, JSON.stringify(age));
+  }
+});
+
 // ---- widget side: createWidgetApi with a fake window ----------------------------
 
 function fakeWidgetWindow() {
@@ -230,7 +242,7 @@ function setup({ respond, context, now } = {}) {
     return {
       status: r.status,
       statusText: r.statusText ?? '',
-      headers: new Headers({ 'Content-Type': r.contentType ?? 'application/json' }),
+      headers: new Headers({ 'Content-Type': r.contentType ?? 'application/json', ...r.headers }),
       text: async () => text,
     };
   };
@@ -311,6 +323,12 @@ test('host: sidecar problems come back as status, statusText and the problem bod
     body: { status: 404, code: 'unknown_api', message: 'no such API' } }) });
   await s.bridge.handleMessage(from(s.cal, call()));
   assert.deepEqual(s.cal.inbox[0].msg.result, { status: 404, statusText: 'Not Found', data: { status: 404, code: 'unknown_api', message: 'no such API' } });
+});
+
+test('host: the sidecar\'s Widgetgate-Cache and Age headers reach the widget', async () => {
+  const s = setup({ respond: () => ({ status: 200, statusText: 'OK', headers: { 'Widgetgate-Cache': 'hit', Age: '7' }, body: { statusCode: 200 } }) });
+  await s.bridge.handleMessage(from(s.cal, call()));
+  assert.deepEqual(s.cal.inbox[0].msg.result, { status: 200, statusText: 'OK', data: { statusCode: 200 }, cache: 'hit', age: 7 });
 });
 
 test('host: a network failure is an error result', async () => {

@@ -115,6 +115,10 @@ func TestCORS(t *testing.T) {
 			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != tc.allowOrigin {
 				t.Errorf("Allow-Origin %q, want %q", got, tc.allowOrigin)
 			}
+			// An allowed call's page may read where the answer came from.
+			if expose := rec.Header().Get("Access-Control-Expose-Headers"); (tc.allowOrigin != "" && !tc.answered) != (expose == "Widgetgate-Cache, Age, Retry-After") {
+				t.Errorf("Expose-Headers %q", expose)
+			}
 			if tc.answered {
 				if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Headers") != s.AllowHeaders ||
 					rec.Header().Get("Access-Control-Allow-Methods") != "GET, POST" || rec.Header().Get("Access-Control-Max-Age") != "600" {

@@ -22,5 +22,7 @@ func (s *Server) CORS(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
+	// The host kit reads where an answer came from, and when to retry.
+	hdr.Set("Access-Control-Expose-Headers", "Widgetgate-Cache, Age, Retry-After")
 	return false
 }
