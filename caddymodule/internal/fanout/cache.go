@@ -64,6 +64,9 @@ func (c *cache) put(key, passport string, a Answer, now time.Time, keep time.Dur
 	if size > cfg.MaxBytes {
 		return
 	}
+	// The provider's headers and body were needed to classify the answer,
+	// not to serve it again: keep only what the callers get.
+	a.Header, a.Body = nil, nil
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byKey[key]; ok {

@@ -48,7 +48,9 @@ type shareFixture struct {
 	gateway   *Gateway
 }
 
-func newShareFixture(t *testing.T, ttl time.Duration, cfg fanout.Config) *shareFixture {
+// newShareFixture builds a gateway with a fan-out stage whose clock is now
+// (nil: the real one) and whose APIs all have ttl.
+func newShareFixture(t testing.TB, ttl time.Duration, cfg fanout.Config, now ...func() time.Time) *shareFixture {
 	t.Helper()
 	f := &shareFixture{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +90,11 @@ func newShareFixture(t *testing.T, ttl time.Duration, cfg fanout.Config) *shareF
 		"a2": {ID: "pp-1", Provider: "google", Status: passport.StatusActive, AccessToken: "token-1"},
 		"b":  {ID: "pp-2", Provider: "google", Status: passport.StatusActive, AccessToken: "token-2"},
 	}
-	f.stage = fanout.New(cfg, nil)
+	var clock func() time.Time
+	if len(now) > 0 {
+		clock = now[0]
+	}
+	f.stage = fanout.New(cfg, clock)
 	f.gateway = New(Config{
 		Catalog: memCatalog{"cal": w}, Passports: f.passports, Client: client,
 		Fanout: f.stage, CacheTTL: func(string, string) time.Duration { return ttl },
@@ -111,7 +117,7 @@ type served struct {
 	body   string
 }
 
-func (f *shareFixture) do(t *testing.T, c shareCall) served {
+func (f *shareFixture) do(t testing.TB, c shareCall) served {
 	t.Helper()
 	h := http.Header{"X-Widget-Instance": {c.instance}}
 	if c.user != "" {
