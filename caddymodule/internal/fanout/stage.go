@@ -62,6 +62,10 @@ type Answer struct {
 	// Masked says something in the answer was masked because it echoed a
 	// credential: such an answer is never cached.
 	Masked bool
+	// Failed says the call failed after the provider answered (its body
+	// was too large, or unreadable): shared with identical calls in
+	// flight, never cached.
+	Failed bool
 	// Unreachable says the provider could not be reached or did not answer
 	// in time (a stale answer may stand in for it).
 	Unreachable bool
@@ -221,7 +225,7 @@ func (s *Stage) CoolingDown() int { return s.cool.active(s.now()) }
 // shared answer.
 func (s *Stage) Do(ctx context.Context, call Call, send func(context.Context) Answer) (Result, error) {
 	if call.Key == "" {
-		a, err := s.exchange(ctx, call, send)
+		a, err := s.exchange(ctx, ctx, call, send)
 		return Result{Answer: a, Source: Bypass}, err
 	}
 	cached, age, ok := s.cache.get(call.Key, s.now())
@@ -267,10 +271,18 @@ func (s *Stage) Do(ctx context.Context, call Call, send func(context.Context) An
 	return Result{Answer: f.answer, Source: src}, f.err
 }
 
-// fly runs a shared call's exchange and settles its flight.
+// fly runs a shared call's exchange and settles its flight. The send is
+// detached from the caller who started it; only the wait for a slot keeps
+// that caller's deadline, if it has one.
 func (s *Stage) fly(ctx context.Context, call Call, f *flight, send func(context.Context) Answer) {
 	detached := context.WithoutCancel(ctx)
-	a, err := s.exchange(detached, call, send)
+	queue := detached
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		queue, cancel = context.WithDeadline(detached, deadline)
+		defer cancel()
+	}
+	a, err := s.exchange(detached, queue, call, send)
 	if err == nil && call.TTL > 0 && s.cacheable(a) {
 		cfg := s.config()
 		s.cache.put(call.Key, call.Passport, a, s.now(), call.TTL+cfg.StaleIfError, cfg)
@@ -279,8 +291,9 @@ func (s *Stage) fly(ctx context.Context, call Call, f *flight, send func(context
 }
 
 // exchange sends within the passport's budget and cool-down, and starts a
-// cool-down when the answer says the provider is rate limiting.
-func (s *Stage) exchange(ctx context.Context, call Call, send func(context.Context) Answer) (Answer, error) {
+// cool-down when the answer says the provider is rate limiting. The wait
+// for a slot ends with queue; the send runs on ctx.
+func (s *Stage) exchange(ctx, queue context.Context, call Call, send func(context.Context) Answer) (Answer, error) {
 	cfg := s.config()
 	if wait, cooling := s.cool.remaining(call.Passport, call.Host, s.now()); cooling {
 		return Answer{}, &CoolingDownError{RetryAfter: wait}
@@ -292,7 +305,7 @@ func (s *Stage) exchange(ctx context.Context, call Call, send func(context.Conte
 		}
 	}
 	start := s.now()
-	release, queued, err := s.budget.acquire(ctx, call.Passport, limit, cfg.QueueTimeout)
+	release, queued, err := s.budget.acquire(queue, call.Passport, limit, cfg.QueueTimeout)
 	if queued {
 		cfg.Observer.Queued(call.Provider, s.now().Sub(start), err == nil)
 	}
@@ -324,7 +337,7 @@ func failed(a Answer) bool {
 // provider did not mark no-store, not masked, and not over the size cap.
 func (s *Stage) cacheable(a Answer) bool {
 	okStatus := a.Status >= 200 && a.Status < 300 || a.Status == http.StatusNotFound
-	return okStatus && !a.Masked && a.Size <= s.config().MaxEntryBytes && storable(a.Header)
+	return okStatus && !a.Masked && !a.Failed && a.Size <= s.config().MaxEntryBytes && storable(a.Header)
 }
 
 type nopObserver struct{}

@@ -207,6 +207,7 @@ func TestNotCached(t *testing.T) {
 		{"no-store", status(200, "Cache-Control", "private, No-Store")},
 		{"no-cache", status(200, "Cache-Control", "no-cache=\"set-cookie\"")},
 		{"masked", func() Answer { a := ok("x"); a.Masked = true; return a }()},
+		{"failed after a 200", func() Answer { a := ok("x"); a.Failed = true; return a }()},
 		{"over the size cap", func() Answer { a := ok("x"); a.Size = 1025; return a }()},
 	}
 	for _, tt := range tests {
@@ -443,6 +444,26 @@ func TestConcurrencyBudget(t *testing.T) {
 		c.Key = "another"
 		_, err := s.Do(context.Background(), c, func(context.Context) Answer { return ok("y") })
 		close(gate)
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("got %v, want ErrBusy", err)
+		}
+	})
+	t.Run("the wait ends with the starting caller's deadline", func(t *testing.T) {
+		s, _ := newStage(t, Config{Concurrency: func(string) int { return 1 }, QueueTimeout: time.Hour})
+		gate := make(chan struct{})
+		defer close(gate)
+		started := make(chan struct{})
+		go s.Do(context.Background(), call, func(context.Context) Answer { close(started); <-gate; return ok("x") })
+		<-started
+		c := call
+		c.Key = "another"
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		go s.Do(ctx, c, func(context.Context) Answer { return ok("y") })
+		waitJoined(t, s, c.Key, 1)
+		// A caller without a deadline joins the same flight: it learns the
+		// flight gave up with its starter's deadline, not after an hour.
+		_, err := s.Do(context.Background(), c, func(context.Context) Answer { return ok("y") })
 		if !errors.Is(err, ErrBusy) {
 			t.Fatalf("got %v, want ErrBusy", err)
 		}

@@ -97,6 +97,7 @@ func answerOf(res Result, p *problem.Problem, envelope []byte) fanout.Answer {
 		case "upstream_unreachable", "upstream_timeout":
 			a.Unreachable = true
 		}
+		a.Failed = true // a problem is shared with the calls in flight, never cached
 	}
 	if res.status == http.StatusForbidden && envelope != nil {
 		a.Body = envelopeBody(envelope)

@@ -213,6 +213,9 @@ func TestStageBypassAndNotCached(t *testing.T) {
 			w.Header().Set("X-Debug", r.Header.Get("Authorization"))
 			io.WriteString(w, `{}`)
 		}, "miss"},
+		{"over max_response_bytes (a problem after a 200)", shareCall{instance: "a", api: "events"}, func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, `"`+strings.Repeat("x", 1<<20)+`"`)
+		}, "miss"},
 		{"over the entry cap", shareCall{instance: "a", api: "events"}, func(w http.ResponseWriter, _ *http.Request) {
 			io.WriteString(w, `"`+strings.Repeat("x", 600)+`"`)
 		}, "miss"},
