@@ -147,6 +147,7 @@ type fanoutMetrics struct {
 	inFlight    *prometheus.GaugeVec
 	queueWait   *prometheus.HistogramVec
 	busy        *prometheus.CounterVec
+	gauges      sync.Map // provider → prometheus.Gauge of inFlight, looked up once
 }
 
 func newFanoutMetrics(reg prometheus.Registerer, s *fanout.Stage) (*fanoutMetrics, error) {
@@ -206,7 +207,11 @@ func newFanoutMetrics(reg prometheus.Registerer, s *fanout.Stage) (*fanoutMetric
 func (m *fanoutMetrics) RateLimited(provider string) { m.rateLimited.WithLabelValues(provider).Inc() }
 
 func (m *fanoutMetrics) InFlight(provider string, delta int) {
-	m.inFlight.WithLabelValues(provider).Add(float64(delta))
+	g, ok := m.gauges.Load(provider)
+	if !ok {
+		g, _ = m.gauges.LoadOrStore(provider, m.inFlight.WithLabelValues(provider))
+	}
+	g.(prometheus.Gauge).Add(float64(delta))
 }
 
 func (m *fanoutMetrics) Queued(provider string, d time.Duration, ok bool) {

@@ -19,8 +19,13 @@ type budgets struct {
 
 type budget struct {
 	sem   *semaphore.Weighted
-	users int // holders and waiters; the budget is dropped at 0
+	limit int
+	users int // holders and waiters
 }
+
+// maxIdleBudgets is how many budgets nobody uses are kept, so a passport
+// called one call at a time does not build a new one per call.
+const maxIdleBudgets = 4096
 
 func newBudgets() *budgets { return &budgets{m: make(map[string]*budget)} }
 
@@ -29,35 +34,52 @@ func newBudgets() *budgets { return &budgets{m: make(map[string]*budget)} }
 // queued reports whether the call had to wait. A passport's limit is
 // fixed while anyone holds or waits for a slot; a new limit applies once
 // it is idle.
-func (b *budgets) acquire(ctx context.Context, passport string, limit int, timeout time.Duration) (release func(), queued bool, err error) {
+func (b *budgets) acquire(ctx context.Context, passport string, limit int, timeout time.Duration) (e *budget, queued bool, err error) {
 	b.mu.Lock()
-	e := b.m[passport]
-	if e == nil {
-		e = &budget{sem: semaphore.NewWeighted(int64(limit))}
+	e = b.m[passport]
+	if e == nil || e.users == 0 && e.limit != limit {
+		if len(b.m) >= maxIdleBudgets {
+			b.sweep()
+		}
+		e = &budget{sem: semaphore.NewWeighted(int64(limit)), limit: limit}
 		b.m[passport] = e
 	}
 	e.users++
 	b.mu.Unlock()
 
-	done := func() {
-		b.mu.Lock()
-		if e.users--; e.users == 0 {
-			delete(b.m, passport)
-		}
-		b.mu.Unlock()
-	}
 	if !e.sem.TryAcquire(1) {
 		queued = true
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		err := e.sem.Acquire(wctx, 1)
 		cancel()
 		if err != nil {
-			done()
+			b.leave(e)
 			if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, true, ctx.Err() // the caller left
 			}
 			return nil, true, ErrBusy
 		}
 	}
-	return func() { e.sem.Release(1); done() }, queued, nil
+	return e, queued, nil
+}
+
+// release gives back a slot acquire took.
+func (b *budgets) release(e *budget) {
+	e.sem.Release(1)
+	b.leave(e)
+}
+
+func (b *budgets) leave(e *budget) {
+	b.mu.Lock()
+	e.users--
+	b.mu.Unlock()
+}
+
+// sweep drops the budgets nobody holds or waits for. Called with mu held.
+func (b *budgets) sweep() {
+	for k, e := range b.m {
+		if e.users == 0 {
+			delete(b.m, k)
+		}
+	}
 }

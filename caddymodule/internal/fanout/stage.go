@@ -305,7 +305,7 @@ func (s *Stage) exchange(ctx, queue context.Context, call Call, send func(contex
 		}
 	}
 	start := s.now()
-	release, queued, err := s.budget.acquire(queue, call.Passport, limit, cfg.QueueTimeout)
+	slot, queued, err := s.budget.acquire(queue, call.Passport, limit, cfg.QueueTimeout)
 	if queued {
 		cfg.Observer.Queued(call.Provider, s.now().Sub(start), err == nil)
 	}
@@ -315,7 +315,7 @@ func (s *Stage) exchange(ctx, queue context.Context, call Call, send func(contex
 	cfg.Observer.InFlight(call.Provider, 1)
 	a := send(ctx)
 	cfg.Observer.InFlight(call.Provider, -1)
-	release()
+	s.budget.release(slot)
 
 	now := s.now()
 	if hint, limited := rateLimited(a, now); limited {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
@@ -125,16 +124,16 @@ func envelopeBody(envelope []byte) []byte {
 // replica never serves what its previous connection fetched. It is a hash:
 // keys stay small and never hold a param in the clear.
 func (g *Gateway) callKey(c *Prepared) string {
-	h := sha256.New()
+	// One buffer, hashed at once: fields are length-prefixed so that no
+	// two different calls write the same bytes.
+	buf := make([]byte, 0, 512)
 	field := func(s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+		buf = append(buf, s...)
 	}
 	pp := c.Passport
 	field(pp.ID)
-	field(strconv.FormatInt(pp.ConnectedAt.UnixNano(), 10))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(pp.ConnectedAt.UnixNano()))
 	field(pp.AccountID)
 	field(pp.AccountEmail)
 	field(c.API.Method)
@@ -149,7 +148,8 @@ func (g *Gateway) callKey(c *Prepared) string {
 	}
 	field(c.API.BodyContentType)
 	field(string(c.API.Body))
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // stageProblem maps the stage's refusals to problems.
