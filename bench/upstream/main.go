@@ -6,6 +6,8 @@
 //	                                     102400 and 1048576 bytes
 //	GET /stream/1m, /stream/1g           1 MiB / 1 GiB of bytes, written from
 //	                                     one fixed 64 KiB buffer (constant memory)
+//	GET /slow/1k, /slow/100k, /slow/1m   the /json document after -slow-delay
+//	                                     (so that identical calls overlap)
 //	GET /stats                           {"accepted":N,"requests":N,"unauthorized":N}
 //
 // Every route but /stats requires "Authorization: Bearer <token>" and
@@ -29,6 +31,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 var (
@@ -76,6 +79,7 @@ func jsonDoc(size int) []byte {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	token := flag.String("token", "", "the bearer token every request must carry (required)")
+	slowDelay := flag.Duration("slow-delay", 200*time.Millisecond, "how long /slow/* waits before it answers")
 	flag.Parse()
 	log.SetFlags(0)
 	if *token == "" {
@@ -99,6 +103,12 @@ func main() {
 	lengths := map[string][]string{}
 	for p, b := range bodies {
 		lengths[p] = []string{strconv.Itoa(len(b))}
+	}
+	// /slow/<size> answers /json/<size> late. A map of its own keeps the
+	// fast routes' lookups as they were.
+	slow := map[string]string{}
+	for _, size := range []string{"1k", "100k", "1m"} {
+		slow["/slow/"+size] = "/json/" + size
 	}
 	for p, n := range streams {
 		lengths[p] = []string{strconv.FormatInt(n, 10)}
@@ -139,6 +149,13 @@ func main() {
 				}
 				n -= k
 			}
+			return
+		}
+		if p, ok := slow[r.URL.Path]; ok {
+			time.Sleep(*slowDelay)
+			h["Content-Type"] = ctJSON
+			h["Content-Length"] = lengths[p]
+			w.Write(bodies[p])
 			return
 		}
 		http.NotFound(w, r)

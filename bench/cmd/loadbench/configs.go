@@ -16,7 +16,10 @@ import (
 // widgetSchema is the schema.json of every generated widget package: one
 // JSON API and one stream, both with the size as a path param (so each
 // call renders a template), and the token injected from the passport
-// bound to authKey benchAuth.
+// bound to authKey benchAuth; plus getJSONKeyed, the same document with a
+// query value the upstream ignores. Rotating that value makes distinct
+// calls, which widgetgate never coalesces: envelope mode is measured on
+// them, so every measured call is a real upstream exchange.
 func widgetSchema(upAddr string) string {
 	return fmt.Sprintf(`{
   "authentications": [
@@ -27,6 +30,9 @@ func widgetSchema(upAddr string) string {
     {"label": "JSON document", "name": "getJSON", "method": "GET", "authenticationKey": "benchAuth",
      "url": "http://%[1]s/json/{param.size}",
      "headers": {"Authorization": "Bearer {authorization.benchAuth.token}"}},
+    {"label": "JSON document, keyed", "name": "getJSONKeyed", "method": "GET", "authenticationKey": "benchAuth",
+     "url": "http://%[1]s/json/{param.size}?k={param.k}",
+     "headers": {"Authorization": "Bearer {authorization.benchAuth.token}"}},
     {"label": "Byte stream", "name": "getStream", "method": "GET", "authenticationKey": "benchAuth",
      "url": "http://%[1]s/stream/{param.size}",
      "headers": {"Authorization": "Bearer {authorization.benchAuth.token}"}}
@@ -35,13 +41,31 @@ func widgetSchema(upAddr string) string {
 `, upAddr)
 }
 
+// cacheWidgetSchema is the cache phase's schema.json: widgetSchema's APIs
+// (getJSONKeyed's TTL is overridden to 0 there: true misses) plus
+// getSlowJSON, the same document after the upstream's -slow-delay (so
+// that many identical calls overlap).
+func cacheWidgetSchema(upAddr string) string {
+	s := widgetSchema(upAddr)
+	i := strings.LastIndex(s, "}\n  ]")
+	return s[:i] + fmt.Sprintf(`},
+    {"label": "JSON document, slow", "name": "getSlowJSON", "method": "GET", "authenticationKey": "benchAuth",
+     "url": "http://%[1]s/slow/{param.size}",
+     "headers": {"Authorization": "Bearer {authorization.benchAuth.token}"}`, upAddr) + s[i:]
+}
+
 // writeWidgets creates dir with n widget packages: "bench" when n == 1,
 // else w00000 ... w<n-1>.
 func writeWidgets(dir string, n int, upAddr string) ([]string, error) {
+	return writeWidgetsSchema(dir, n, widgetSchema(upAddr))
+}
+
+// writeWidgetsSchema is writeWidgets with every package's schema.json.
+func writeWidgetsSchema(dir string, n int, schemaJSON string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	schema := []byte(widgetSchema(upAddr))
+	schema := []byte(schemaJSON)
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("w%05d", i)
@@ -60,16 +84,24 @@ func writeWidgets(dir string, n int, upAddr string) ([]string, error) {
 }
 
 // widgetgateCaddyfile runs widgetgate on addr. admin is "off" or an address
-// (only the profiling run opens it, for /debug/pprof).
-func widgetgateCaddyfile(addr, admin, widgetsDir, vaultAddr string, pool int) string {
+// (only the profiling run opens it, for /debug/pprof). global is more
+// options of the global widgetgate block, one a line ("" for none).
+func widgetgateCaddyfile(addr, admin, widgetsDir, vaultAddr string, pool int, global string) string {
 	host, port := splitAddr(addr)
+	var extra strings.Builder
+	for line := range strings.Lines(global) {
+		extra.WriteString("\t\t" + line)
+	}
+	if extra.Len() > 0 && !strings.HasSuffix(extra.String(), "\n") {
+		extra.WriteString("\n")
+	}
 	return fmt.Sprintf(`{
 	admin %s
 	auto_https off
 	widgetgate {
 		widgets_dir %s
 		allow_http_upstreams
-		vault {
+%s		vault {
 			address http://%s
 			mount secret
 			prefix widgetgate
@@ -89,7 +121,7 @@ func widgetgateCaddyfile(addr, admin, widgetsDir, vaultAddr string, pool int) st
 		}
 	}
 }
-`, admin, widgetsDir, vaultAddr, pool, host, port, host)
+`, admin, widgetsDir, extra.String(), vaultAddr, pool, host, port, host)
 }
 
 // caddyCaddyfile is bare Caddy (the same binary): reverse_proxy with a
@@ -118,6 +150,14 @@ func caddyCaddyfile(addr, admin, upAddr, token string, pool int) string {
 func respondCaddyfile(addr string, body []byte) string {
 	host, port := splitAddr(addr)
 	return fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\n\n:%s {\n\tbind %s\n\theader Content-Type application/json\n\trespond `%s` 200\n}\n", port, host, body)
+}
+
+// fileCaddyfile is Caddy's file_server answering from root (the cache
+// phase's body.json): the same bytes as `respond`, without the
+// placeholder scan `respond` makes of its body on every request.
+func fileCaddyfile(addr, root string) string {
+	host, port := splitAddr(addr)
+	return fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\n\n:%s {\n\tbind %s\n\troot * %s\n\tfile_server\n}\n", port, host, root)
 }
 
 // nginxConf is Debian's nginx with one worker: proxy_pass to an upstream

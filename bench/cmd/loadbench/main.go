@@ -59,12 +59,17 @@ type options struct {
 	scanWait        time.Duration
 	profileSecs     int
 	profileTargets  string
+	cacheConns      []int
+	cacheBodies     []string
+	cacheTargets    []string
+	identical       int
+	identicalDelay  time.Duration
 }
 
 func main() {
 	log.SetFlags(0)
 	var o options
-	var conns, bodies, phases, memConns, gw, gp string
+	var conns, bodies, phases, memConns, gw, gp, cacheConns, cacheBodies, cacheTargets string
 	flag.StringVar(&o.mode, "mode", "smoke", "smoke (seconds, one configuration) or full (the whole measurement); other flags override the mode's settings")
 	flag.StringVar(&o.widgetgateBin, "widgetgate", "bin/widgetgate", "the widgetgate binary (also serves as bare Caddy)")
 	flag.StringVar(&o.upstreamBin, "upstream", "", "the bench/upstream binary (required)")
@@ -76,24 +81,30 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds of the interleaved throughput matrix")
 	flag.StringVar(&conns, "conns", "", "concurrencies, comma-separated")
 	flag.StringVar(&bodies, "bodies", "", "body sizes: 1k,100k,1m (1m is measured at the lowest concurrency only)")
-	flag.StringVar(&phases, "phases", "", "phases to run: throughput,memory,growth-widgets,growth-passports,profile")
+	flag.StringVar(&phases, "phases", "", "phases to run: throughput,memory,growth-widgets,growth-passports,profile,cache (cache runs only when named)")
 	flag.IntVar(&o.pool, "pool", 1024, "idle keep-alive pool to the upstream, the same for every proxy")
 	flag.StringVar(&memConns, "mem-conns", "", "concurrencies of the memory phase")
 	flag.StringVar(&gw, "growth-widgets", "", "widget package counts of the growth phase")
 	flag.StringVar(&gp, "growth-passports", "", "passport+binding counts of the growth phase")
 	flag.DurationVar(&o.scanWait, "scan-wait", 0, "growth-passports: how long after start to watch Vault for the background refresher's first scan")
 	flag.IntVar(&o.profileSecs, "profile-seconds", 10, "length of each CPU profile")
-	flag.StringVar(&o.profileTargets, "profile-targets", "wg-envelope:1k,wg-raw:1k,caddy:1k,wg-envelope:100k,wg-raw:100k", "what the profile phase profiles: target:body, comma-separated")
+	flag.StringVar(&o.profileTargets, "profile-targets", "wg-envelope:1k,wg-raw:1k,caddy:1k,wg-envelope:100k,wg-raw:100k", "what the profile phase profiles: target:body, comma-separated (targets: wg-envelope, wg-raw, wg-hit, caddy, nginx)")
+	flag.StringVar(&cacheConns, "cache-conns", "", "concurrencies of the cache phase (default 16 in smoke mode, 16,64 in full mode)")
+	flag.StringVar(&cacheBodies, "cache-bodies", "1k,100k", "body sizes of the cache phase")
+	flag.StringVar(&cacheTargets, "cache-targets", "caddy-respond,wg-hit,wg-miss", "what the cache phase measures in each cell, in turn: caddy-respond (serving the hit's bytes), caddy-file (file_server, the same bytes), wg-hit, wg-miss")
+	flag.IntVar(&o.identical, "identical", 1000, "cache phase: identical calls sent at once (twice: a cold key, then within the TTL); 0 skips")
+	flag.DurationVar(&o.identicalDelay, "identical-delay", 200*time.Millisecond, "cache phase: how long the upstream takes to answer the identical calls (its -slow-delay)")
 	flag.Parse()
 
 	preset := map[string]struct {
 		duration, warmup, scanWait         time.Duration
 		rounds                             int
 		conns, bodies, phases, mem, gw, gp string
+		cacheConns                         string
 	}{
-		"smoke": {1 * time.Second, 1 * time.Second, 0, 1, "16", "1k", "throughput", "", "", ""},
+		"smoke": {1 * time.Second, 1 * time.Second, 0, 1, "16", "1k", "throughput", "", "", "", "16"},
 		"full": {10 * time.Second, 2 * time.Second, 80 * time.Second, 3, "16,64,256", "1k,100k,1m",
-			"throughput,memory,growth-widgets,growth-passports,profile", "256,1000", "1,100,10000", "1,10000,100000"},
+			"throughput,memory,growth-widgets,growth-passports,profile", "256,1000", "1,100,10000", "1,10000,100000", "16,64"},
 	}
 	p, ok := preset[o.mode]
 	if !ok {
@@ -110,6 +121,7 @@ func main() {
 	def(&memConns, p.mem)
 	def(&gw, p.gw)
 	def(&gp, p.gp)
+	def(&cacheConns, p.cacheConns)
 	if o.duration == 0 {
 		o.duration = p.duration
 	}
@@ -124,6 +136,7 @@ func main() {
 	}
 	o.conns, o.memConns, o.growthWidgets, o.growthPassports = ints(conns), ints(memConns), ints(gw), ints(gp)
 	o.bodies = strings.Split(bodies, ",")
+	o.cacheConns, o.cacheBodies, o.cacheTargets = ints(cacheConns), strings.Split(cacheBodies, ","), strings.Split(cacheTargets, ",")
 	o.phases = map[string]bool{}
 	for _, ph := range strings.Split(phases, ",") {
 		o.phases[ph] = true
@@ -342,6 +355,7 @@ func (b *bench) run() error {
 		{"memory", b.phaseMemory},
 		{"growth-widgets", b.phaseGrowthWidgets},
 		{"growth-passports", b.phaseGrowthPassports},
+		{"cache", b.phaseCache},
 		{"profile", b.phaseProfile},
 	}
 	for _, ph := range phases {
@@ -400,6 +414,10 @@ func (b *bench) writeEnv() error {
 	fmt.Fprintf(&s, "driver: %s\n", strings.Join(os.Args, " "))
 	fmt.Fprintf(&s, "mode: %s, duration %s, warm-up %s, rounds %d, conns %v, bodies %v, pool %d\n",
 		b.opt.mode, b.opt.duration, b.opt.warmup, b.opt.rounds, b.opt.conns, b.opt.bodies, b.opt.pool)
+	if b.opt.phases["cache"] {
+		fmt.Fprintf(&s, "cache phase: conns %v, bodies %v, targets %v, %d identical calls, upstream delay %s\n",
+			b.opt.cacheConns, b.opt.cacheBodies, b.opt.cacheTargets, b.opt.identical, b.opt.identicalDelay)
+	}
 	fmt.Fprintf(&s, "pinning: client CPU %q, server CPU %q\n", b.cpuClient, b.cpuServer)
 	fmt.Fprintf(&s, "nproc: %d (online CPUs of the machine)\n", machineCPUs())
 	if ci, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -442,7 +460,7 @@ func (b *bench) writeEnv() error {
 func (b *bench) startUpstream() error {
 	b.upAddr = freeAddr()
 	p, err := startProc("upstream", filepath.Join(b.work, "upstream.log"), []string{"GOMAXPROCS=1"},
-		pinned(b.cpuServer, b.opt.upstreamBin, "-addr", b.upAddr, "-token", b.token)...)
+		pinned(b.cpuServer, b.opt.upstreamBin, "-addr", b.upAddr, "-token", b.token, "-slow-delay", b.opt.identicalDelay.String())...)
 	if err != nil {
 		return err
 	}
@@ -501,11 +519,30 @@ func goEnv(home string) []string {
 
 var serverSeq int
 
+// serverOpts are what a server may be given beyond its kind.
+type serverOpts struct {
+	widgetsDir  string // widgetgate: the widget packages (default: one "bench" package)
+	global      string // widgetgate: more options of the global widgetgate block (response_cache)
+	respondBody []byte // caddy-respond: the body (default: the upstream's 1 KB document)
+	configName  string // the config's name in the results (default Caddyfile.<kind>)
+}
+
 func (b *bench) startServer(kind, admin, widgetsDir string) (*server, error) {
+	return b.startServerWith(kind, admin, serverOpts{widgetsDir: widgetsDir})
+}
+
+func (b *bench) startServerWith(kind, admin string, so serverOpts) (*server, error) {
 	serverSeq++
 	dir := mkdirs(b.work, fmt.Sprintf("%s-%d", kind, serverSeq))
 	s := &server{kind: kind, addr: freeAddr()}
 	var argv, env []string
+	widgetsDir := so.widgetsDir
+	keep := func(def, cfg string) {
+		if so.configName != "" {
+			def = so.configName
+		}
+		b.keepConfig(def, cfg)
+	}
 	switch kind {
 	case "widgetgate", "caddy":
 		cfg := caddyCaddyfile(s.addr, admin, b.upAddr, b.token, b.opt.pool)
@@ -518,25 +555,45 @@ func (b *bench) startServer(kind, admin, widgetsDir string) (*server, error) {
 					}
 				}
 			}
-			cfg = widgetgateCaddyfile(s.addr, admin, widgetsDir, b.vault.proxyAddr, b.opt.pool)
+			cfg = widgetgateCaddyfile(s.addr, admin, widgetsDir, b.vault.proxyAddr, b.opt.pool, so.global)
 		}
 		path := filepath.Join(dir, "Caddyfile")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, err
 		}
-		b.keepConfig("Caddyfile."+kind, cfg)
+		keep("Caddyfile."+kind, cfg)
 		argv = pinned(b.cpuServer, b.opt.widgetgateBin, "run", "--config", path, "--adapter", "caddyfile")
 		env = goEnv(dir)
 		if kind == "widgetgate" {
 			env = append(env, "VAULT_TOKEN="+b.vault.token)
 		}
 	case "caddy-respond":
-		cfg := respondCaddyfile(s.addr, b.expected["1k"])
+		body := so.respondBody
+		if body == nil {
+			body = b.expected["1k"]
+		}
+		if bytes.ContainsRune(body, '`') {
+			return nil, fmt.Errorf("caddy-respond: the body holds a backtick, which the Caddyfile's quoting cannot")
+		}
+		cfg := respondCaddyfile(s.addr, body)
 		path := filepath.Join(dir, "Caddyfile")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, err
 		}
-		b.keepConfig("Caddyfile.caddy-respond", cfg)
+		keep("Caddyfile.caddy-respond", cfg)
+		argv = pinned(b.cpuServer, b.opt.widgetgateBin, "run", "--config", path, "--adapter", "caddyfile")
+		env = goEnv(dir)
+	case "caddy-file":
+		root := mkdirs(dir, "root")
+		if err := os.WriteFile(filepath.Join(root, "body.json"), so.respondBody, 0o644); err != nil {
+			return nil, err
+		}
+		cfg := fileCaddyfile(s.addr, root)
+		path := filepath.Join(dir, "Caddyfile")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			return nil, err
+		}
+		keep("Caddyfile.caddy-file", cfg)
 		argv = pinned(b.cpuServer, b.opt.widgetgateBin, "run", "--config", path, "--adapter", "caddyfile")
 		env = goEnv(dir)
 	case "nginx":
@@ -549,7 +606,7 @@ func (b *bench) startServer(kind, admin, widgetsDir string) (*server, error) {
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, err
 		}
-		b.keepConfig("nginx.conf", cfg)
+		keep("nginx.conf", cfg)
 		argv = pinned(b.cpuServer, b.opt.nginxBin, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", path)
 	}
 	p, err := startProc(kind, filepath.Join(dir, "log"), env, argv...)
@@ -612,32 +669,51 @@ func (b *bench) request(t target, size string) request {
 		return request{method: "GET", path: "/json/" + size, headers: [][2]string{{"Authorization", "Bearer " + b.token}}}
 	case "wg-raw":
 		return wgRequest("raw", "bench", benchInstance, "getJSON", size)
-	case "wg-envelope":
+	case "wg-envelope", "wg-hit":
 		return wgRequest("envelope", "bench", benchInstance, "getJSON", size)
 	}
 	return request{method: "GET", path: "/json/" + size}
 }
 
+// missRotation is how many distinct calls envelope mode rotates through,
+// so that identical calls in flight are never coalesced (which would
+// measure sharing, not the cost of a call).
+const missRotation = 1000
+
+// requests returns what target t is sent for a body size, in turn.
+func (b *bench) requests(t target, size string) []request {
+	if t.name == "wg-envelope" {
+		return keyedRequests(size, missRotation)
+	}
+	return []request{b.request(t, size)}
+}
+
 // do sends r to addr and returns the status and body.
 func (b *bench) do(addr string, r request) (int, []byte, error) {
+	status, _, body, err := b.doHeader(addr, r)
+	return status, body, err
+}
+
+// doHeader is do with the response's headers.
+func (b *bench) doHeader(addr string, r request) (int, http.Header, []byte, error) {
 	var body io.Reader
 	if r.body != "" {
 		body = strings.NewReader(r.body)
 	}
 	req, err := http.NewRequest(r.method, "http://"+addr+r.path, body)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	for _, h := range r.headers {
 		req.Header.Set(h[0], h[1])
 	}
 	resp, err := b.httpc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, out, err
+	return resp.StatusCode, resp.Header, out, err
 }
 
 // check sends one request to t and verifies status 200 and the exact body
@@ -648,28 +724,36 @@ func (b *bench) check(t target, r request, size string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %v", t.name, size, err)
 	}
+	if err := b.checkAnswer(t.name, size, status, body); err != nil {
+		return 0, err
+	}
+	return len(body), nil
+}
+
+// checkAnswer is check's verdict on one answer of target name.
+func (b *bench) checkAnswer(name, size string, status int, body []byte) error {
 	if status != 200 {
-		return 0, fmt.Errorf("%s %s: status %d, want 200: %.300s", t.name, size, status, body)
+		return fmt.Errorf("%s %s: status %d, want 200: %.300s", name, size, status, body)
 	}
 	want := b.expected[size]
 	got := body
-	if t.name == "wg-envelope" {
+	if name == "wg-envelope" || name == "wg-hit" || name == "wg-miss" || name == "wg-identical" {
 		var env struct {
 			StatusCode int             `json:"statusCode"`
 			Body       json.RawMessage `json:"body"`
 		}
 		if err := json.Unmarshal(body, &env); err != nil {
-			return 0, fmt.Errorf("%s %s: not an envelope: %v", t.name, size, err)
+			return fmt.Errorf("%s %s: not an envelope: %v", name, size, err)
 		}
 		if env.StatusCode != 200 {
-			return 0, fmt.Errorf("%s %s: envelope statusCode %d, want 200: %.300s", t.name, size, env.StatusCode, body)
+			return fmt.Errorf("%s %s: envelope statusCode %d, want 200: %.300s", name, size, env.StatusCode, body)
 		}
 		got = env.Body
 	}
 	if !bytes.Equal(got, want) {
-		return 0, fmt.Errorf("%s %s: body of %d bytes, want the upstream's %d bytes exactly", t.name, size, len(got), len(want))
+		return fmt.Errorf("%s %s: body of %d bytes, want the upstream's %d bytes exactly", name, size, len(got), len(want))
 	}
-	return len(body), nil
+	return nil
 }
 
 // ---- measuring ----
@@ -775,7 +859,9 @@ func (b *bench) measure(phase string, t target, size string, conns, round int, r
 		b.fail("%s: wrk saw errors: %s", label, o.errors())
 	case o.Bytes/o.Requests < int64(respLen):
 		b.fail("%s: %d bytes per response, less than the %d-byte body", label, o.Bytes/o.Requests, respLen)
-	case t.name != "caddy-respond" && r.UpstreamRequests < o.Requests:
+	case t.name == "wg-hit" && r.UpstreamRequests != 0:
+		b.fail("%s: the upstream saw %d requests during a run that must be all cache hits", label, r.UpstreamRequests)
+	case t.name != "caddy-respond" && t.name != "caddy-file" && t.name != "wg-hit" && r.UpstreamRequests < o.Requests:
 		b.fail("%s: the upstream saw %d requests for %d answers", label, r.UpstreamRequests, o.Requests)
 	case t.name != "upstream" && r.SteadyNewConns*100 > o.Requests:
 		b.fail("%s: keep-alive did not hold: %d new upstream connections for %d requests", label, r.SteadyNewConns, o.Requests)
@@ -851,7 +937,7 @@ func (b *bench) phaseThroughput() error {
 				ts = append(slices.Clone(refs), targets...)
 			}
 			for _, t := range ts {
-				if _, err := b.measure("throughput", t, c.size, c.conns, round, []request{b.request(t, c.size)}, respLen[t.name+c.size]); err != nil {
+				if _, err := b.measure("throughput", t, c.size, c.conns, round, b.requests(t, c.size), respLen[t.name+c.size]); err != nil {
 					return err
 				}
 			}
@@ -884,7 +970,7 @@ func (b *bench) phaseMemory() error {
 			n, err := b.check(t, b.request(t, "1k"), "1k")
 			if err == nil {
 				var r runResult
-				r, err = b.measure("memory", t, "1k", conns, 1, []request{b.request(t, "1k")}, n)
+				r, err = b.measure("memory", t, "1k", conns, 1, b.requests(t, "1k"), n)
 				rows = append(rows, r)
 			}
 			s.proc.stop()
@@ -1223,13 +1309,24 @@ func (b *bench) phaseProfile() error {
 		}
 		name := tname + "-" + size
 		admin := freeAddr()
-		s, err := b.startServer(kind, admin, "")
+		var so serverOpts
+		if tname == "wg-hit" {
+			// The cache phase's widgetgate: check's call fills the cache,
+			// and every call wrk sends is a hit.
+			dir, err := b.cacheWidgets()
+			if err != nil {
+				return err
+			}
+			so = serverOpts{widgetsDir: dir, global: cacheGlobal, configName: "Caddyfile.widgetgate-cache"}
+		}
+		s, err := b.startServerWith(kind, admin, so)
 		if err != nil {
 			return err
 		}
 		t := target{tname, s}
-		r := b.request(t, size)
-		script, err := b.script([]request{r})
+		reqs := b.requests(t, size)
+		r := reqs[0]
+		script, err := b.script(reqs)
 		if err == nil {
 			_, err = b.check(t, r, size)
 		}

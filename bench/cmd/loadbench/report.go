@@ -34,10 +34,11 @@ type cellStats struct {
 	maxNewConns, requests   int64
 	maxSteadyNew            int64
 	vaultCalls              int64
+	upstreamReqs            int64 // over every measured run of the cell
 }
 
 var (
-	targetOrder = []string{"upstream", "caddy-respond", "caddy", "nginx", "wg-raw", "wg-envelope"}
+	targetOrder = []string{"upstream", "caddy-respond", "caddy-file", "caddy", "nginx", "wg-raw", "wg-envelope", "wg-hit", "wg-miss"}
 	bodyOrder   = []string{"1k", "100k", "1m"}
 )
 
@@ -91,6 +92,7 @@ func (b *bench) cells(phase string) []cellStats {
 			c.maxSteadyNew = max(c.maxSteadyNew, r.SteadyNewConns)
 			c.requests += r.Wrk.Requests
 			c.vaultCalls += r.VaultCallsTotal
+			c.upstreamReqs += r.UpstreamRequests
 		}
 		out = append(out, c)
 	}
