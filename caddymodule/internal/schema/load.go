@@ -78,53 +78,23 @@ func (c *Catalog) IDs() []string {
 // Other files are ignored. All bad packages are reported, not only the
 // first, each error naming the file and the field.
 func LoadDir(dir string, opt Options) (*Catalog, error) {
-	entries, err := os.ReadDir(dir)
+	entries, err := ScanDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading widgets directory: %w", err)
+		return nil, err
 	}
 	c := &Catalog{widgets: make(map[string]*Widget, len(entries))}
 	var errs []error
 	for _, e := range entries {
-		name := e.Name()
-		full := filepath.Join(dir, name)
-		var (
-			id  string
-			w   *Widget
-			err error
-		)
-		if strings.HasPrefix(name, ".") {
-			continue // editor and VCS leftovers
-		}
-		switch {
-		case e.Type()&fs.ModeSymlink != 0:
-			// A symlink could point anywhere on the host; packages are copied in, not linked.
-			errs = append(errs, fmt.Errorf("%s: symbolic links are not loaded as widget packages", full))
-			continue
-		case e.IsDir():
-			id = name
-		case strings.HasSuffix(name, ".zip") && e.Type().IsRegular():
-			id = strings.TrimSuffix(name, ".zip")
-		default:
+		if e.Err != nil {
+			errs = append(errs, e.Err)
 			continue
 		}
-		if !widgetID.MatchString(id) {
-			errs = append(errs, fmt.Errorf("%s: widget id %q must match %s", full, id, widgetID))
+		in := InspectEntry(e, opt)
+		if len(in.Errs) > 0 {
+			errs = append(errs, in.Errs)
 			continue
 		}
-		if prev, dup := c.widgets[id]; dup {
-			errs = append(errs, fmt.Errorf("%s: widget id %q is also used by %s", full, id, prev.Source))
-			continue
-		}
-		if e.IsDir() {
-			w, err = LoadFS(id, full, dirFS(full), opt)
-		} else {
-			w, err = loadZip(id, full, opt)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.widgets[id] = w
+		c.widgets[e.ID] = in.Widget
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -132,33 +102,144 @@ func LoadDir(dir string, opt Options) (*Catalog, error) {
 	return c, nil
 }
 
-func loadZip(id, file string, opt Options) (*Widget, error) {
-	zr, err := zip.OpenReader(file)
+// Entry is one widget package as LoadDir finds it in a widgets directory.
+type Entry struct {
+	ID   string // the folder name, or the zip name without ".zip"
+	Path string // the folder or the zip
+	Zip  bool
+	// Err, when set, is why the entry is not loaded: it is a symbolic
+	// link, its name is not a widget id, or its id is taken.
+	Err error
+}
+
+// ScanDir lists the widget packages of dir in name order, by LoadDir's
+// rules: folders and regular .zip files, skipping names that start with
+// "." and ignoring other files. An entry that cannot be loaded is listed
+// with its Err set.
+func ScanDir(dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable zip: %w", file, err)
+		return nil, fmt.Errorf("reading widgets directory: %w", err)
+	}
+	var entries []Entry
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			continue // editor and VCS leftovers
+		}
+		if e, ok := EntryAt(filepath.Join(dir, de.Name())); ok {
+			entries = append(entries, e)
+		}
+	}
+	MarkDuplicates(entries)
+	return entries, nil
+}
+
+// EntryAt says what file is as an entry of a widgets directory: a folder
+// or a regular .zip file is a package (a symbolic link is one that fails);
+// anything else, or a file that cannot be examined, is not (ok is false).
+func EntryAt(file string) (e Entry, ok bool) {
+	fi, err := os.Lstat(file)
+	if err != nil {
+		return Entry{}, false
+	}
+	name := fi.Name()
+	if abs, err := filepath.Abs(file); err == nil {
+		name = filepath.Base(abs) // "." names the folder it is
+	}
+	e = Entry{ID: name, Path: file}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// A symlink could point anywhere on the host; packages are copied in, not linked.
+		e.Err = &FieldError{File: file, Err: errors.New("symbolic links are not loaded as widget packages")}
+		return e, true
+	case fi.IsDir():
+	case strings.HasSuffix(name, ".zip") && fi.Mode().IsRegular():
+		e.ID, e.Zip = strings.TrimSuffix(name, ".zip"), true
+	default:
+		return Entry{}, false
+	}
+	if !widgetID.MatchString(e.ID) {
+		e.Err = &FieldError{File: file, Err: fmt.Errorf("widget id %q must match %s", e.ID, widgetID)}
+	}
+	return e, true
+}
+
+// MarkDuplicates sets Err on every entry whose widget id an earlier
+// loadable entry has (for example cal/ and cal.zip).
+func MarkDuplicates(entries []Entry) {
+	seen := map[string]string{}
+	for i, e := range entries {
+		if e.Err != nil {
+			continue
+		}
+		if prev, dup := seen[e.ID]; dup {
+			entries[i].Err = &FieldError{File: e.Path, Err: fmt.Errorf("widget id %q is also used by %s", e.ID, prev)}
+			continue
+		}
+		seen[e.ID] = e.Path
+	}
+}
+
+// Inspection is a widget package as read, with every problem found in it.
+// LoadDir and LoadFS refuse a package with any problem; tools that report
+// problems (widgetgate lint) look at the rest.
+type Inspection struct {
+	// Widget is the package compiled as far as its problems allow: an
+	// authentication or an API with a problem is missing from it. Nil when
+	// schema.json could not be read.
+	Widget *Widget
+	// Schema is schema.json as decoded; nil when it could not be.
+	Schema *File
+	// Errs is every problem found, each naming the file and the field.
+	Errs Errors
+}
+
+// InspectEntry reads the package e names, a folder or a zip. e.Err is not
+// looked at.
+func InspectEntry(e Entry, opt Options) *Inspection {
+	if !e.Zip {
+		return Inspect(e.ID, e.Path, dirFS(e.Path), opt)
+	}
+	zr, err := zip.OpenReader(e.Path)
+	if err != nil {
+		return failed(e.Path, fmt.Errorf("not a readable zip: %w", err))
 	}
 	defer zr.Close()
-	if len(zr.File) > maxZipEntries {
-		return nil, fmt.Errorf("%s: more than %d entries", file, maxZipEntries)
+	if errs := checkZip(e.Path, zr.File); len(errs) > 0 {
+		return &Inspection{Errs: errs}
 	}
+	return Inspect(e.ID, e.Path, zr, opt)
+}
+
+func failed(file string, err error) *Inspection {
+	return &Inspection{Errs: Errors{{File: file, Err: err}}}
+}
+
+// checkZip refuses a zip with too many entries, too many bytes, or an
+// entry whose name is absolute, escaping, or a symbolic link.
+func checkZip(file string, entries []*zip.File) Errors {
+	if len(entries) > maxZipEntries {
+		return Errors{{File: file, Err: fmt.Errorf("more than %d entries", maxZipEntries)}}
+	}
+	var errs Errors
 	var total uint64
-	for _, f := range zr.File {
+	for _, f := range entries {
 		// Sizes in the zip's directory bound what reading can inflate to
 		// (archive/zip refuses entries that decompress past them).
 		total += f.UncompressedSize64
 		if total > maxZipBytes {
-			return nil, fmt.Errorf("%s: uncompresses to more than %d bytes", file, maxZipBytes)
+			return append(errs, &FieldError{File: file, Err: fmt.Errorf("uncompresses to more than %d bytes", maxZipBytes)})
 		}
 		// We never extract, but a package with such names is malformed or
 		// hostile, and refusing it says so early.
-		if !fs.ValidPath(strings.TrimSuffix(f.Name, "/")) || strings.Contains(f.Name, `\`) {
-			return nil, fmt.Errorf("%s: entry %q has an absolute or escaping path", file, f.Name)
-		}
-		if f.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s: entry %q is a symbolic link", file, f.Name)
+		switch {
+		case !fs.ValidPath(strings.TrimSuffix(f.Name, "/")) || strings.Contains(f.Name, `\`):
+			errs = append(errs, &FieldError{File: file, Err: fmt.Errorf("entry %q has an absolute or escaping path", f.Name)})
+		case f.Mode()&fs.ModeSymlink != 0:
+			errs = append(errs, &FieldError{File: file, Err: fmt.Errorf("entry %q is a symbolic link", f.Name)})
 		}
 	}
-	return LoadFS(id, file, zr, opt)
+	return errs
 }
 
 // dirFS is os.DirFS that refuses to follow symbolic links out of the package.
@@ -176,33 +257,45 @@ func (d dirFS) Open(name string) (fs.File, error) {
 }
 
 // LoadFS loads one widget package from fsys (a folder or an opened zip).
-// source names the package in error messages.
+// source names the package in error messages. A package with problems is
+// refused with all of them, as Errors.
 func LoadFS(id, source string, fsys fs.FS, opt Options) (*Widget, error) {
+	in := Inspect(id, source, fsys, opt)
+	if len(in.Errs) > 0 {
+		return nil, in.Errs
+	}
+	return in.Widget, nil
+}
+
+// Inspect reads one widget package from fsys as LoadFS does, going on
+// past problems to find every one.
+func Inspect(id, source string, fsys fs.FS, opt Options) *Inspection {
 	w := &Widget{ID: id, Source: source}
 	var f File
 	schemaPath := path.Join(source, "schema.json")
+	c := &collector{}
 	if err := readJSON(fsys, "schema.json", &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", schemaPath, err)
+		c.add(schemaPath, "", err)
+		return &Inspection{Errs: c.errs}
 	}
-	if err := compile(w, &f, opt); err != nil {
-		return nil, fmt.Errorf("%s: %w", schemaPath, err)
-	}
+	in := &Inspection{Widget: w, Schema: &f}
+	compile(w, &f, opt, schemaPath, c)
 	if f.Passport != nil {
-		b, err := loadBundled(fsys, f.Passport.FilePath)
-		if err != nil {
-			return nil, fmt.Errorf("%s: passport.filePath: %w", schemaPath, err)
-		}
+		b, ok := loadBundled(fsys, source, schemaPath, f.Passport.FilePath, c)
+		// A passport whose file reads is kept even with a problem, for a
+		// tool to check the rest of it; only a sound one ties providers.
 		w.Bundled = b
-	}
-	if err := w.checkCustomProviders(); err != nil {
-		return nil, fmt.Errorf("%s: %w", schemaPath, err)
+		if ok {
+			w.checkCustomProviders(&f, schemaPath, c)
+		}
 	}
 	if html, err := readFile(fsys, "widget.html"); err == nil {
 		w.HTML = html
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path.Join(source, "widget.html"), err)
+		c.add(path.Join(source, "widget.html"), "", err)
 	}
-	return w, nil
+	in.Errs = c.errs
+	return in
 }
 
 // readJSON decodes the JSON file name of fsys into v, refusing oversized
@@ -245,7 +338,7 @@ func decodeStrict(data []byte, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+			return &FieldError{Field: te.Field, Err: fmt.Errorf("expected %s, got JSON %s", te.Type, te.Value)}
 		}
 		return fmt.Errorf("invalid JSON: %w", err)
 	}

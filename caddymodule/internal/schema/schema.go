@@ -8,7 +8,9 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"regexp"
@@ -144,91 +146,116 @@ var allowedMethods = map[string]bool{
 	http.MethodPatch: true, http.MethodDelete: true,
 }
 
-// compile validates f and builds the widget's APIs. Errors name the field.
-func compile(w *Widget, f *File, opt Options) error {
+// compile validates f and builds the widget's APIs. Every problem is
+// recorded in c against file, naming the field; an authentication or an API
+// with a problem is left out of w.
+func compile(w *Widget, f *File, opt Options, file string, c *collector) {
+	fail := func(field, format string, args ...any) { c.add(file, field, fmt.Errorf(format, args...)) }
 	w.Auths = make(map[string]*Auth, len(f.Authentications))
 	for i, a := range f.Authentications {
 		field := fmt.Sprintf("authentications[%d]", i)
-		if a.AuthKey == "" {
-			return fmt.Errorf("%s.authKey: required", field)
-		}
-		if !validKey(a.AuthKey) {
-			return fmt.Errorf("%s.authKey %q: use letters, digits, '_' or '-'", field, a.AuthKey)
+		keyOK := false
+		switch _, dup := w.Auths[a.AuthKey]; {
+		case a.AuthKey == "":
+			fail(field+".authKey", "required")
+		case !validKey(a.AuthKey):
+			fail(field+".authKey", "%q: use letters, digits, '_' or '-'", a.AuthKey)
+		case dup:
+			fail(field+".authKey", "%q is declared twice", a.AuthKey)
+		default:
+			keyOK = true
 		}
 		if a.AuthenticationType != "passport" {
-			return fmt.Errorf("%s.authenticationType: must be \"passport\", got %q", field, a.AuthenticationType)
+			fail(field+".authenticationType", "must be \"passport\", got %q", a.AuthenticationType)
 		}
-		if _, dup := w.Auths[a.AuthKey]; dup {
-			return fmt.Errorf("%s.authKey: %q is declared twice", field, a.AuthKey)
+		if keyOK {
+			// Registered even when its type is wrong, so that the APIs
+			// using it are not also reported.
+			w.Auths[a.AuthKey] = &Auth{Key: a.AuthKey, Label: a.Label, Provider: a.Metadata.PassportProvider}
 		}
-		w.Auths[a.AuthKey] = &Auth{Key: a.AuthKey, Label: a.Label, Provider: a.Metadata.PassportProvider}
 	}
 	w.APIs = make(map[string]*API, len(f.AuthenticatedAPIs))
+	names := map[string]bool{}
 	for i, spec := range f.AuthenticatedAPIs {
-		field := fmt.Sprintf("authenticatedApis[%d]", i)
-		if spec.Name != "" {
-			field = fmt.Sprintf("authenticatedApis[%d] (%s)", i, spec.Name)
+		field := APIField(i, spec.Name)
+		before := len(c.errs)
+		api := compileAPI(w, spec, opt, file, field, c)
+		if validKey(spec.Name) {
+			if names[spec.Name] {
+				fail(field+".name", "%q is used by another API of this widget", spec.Name)
+			}
+			names[spec.Name] = true
 		}
-		api, err := compileAPI(w, spec, opt)
-		if err != nil {
-			return fmt.Errorf("%s.%w", field, err)
+		if len(c.errs) == before {
+			w.APIs[api.Name] = api
 		}
-		if _, dup := w.APIs[api.Name]; dup {
-			return fmt.Errorf("%s.name: %q is used by another API of this widget", field, api.Name)
-		}
-		w.APIs[api.Name] = api
 	}
-	return nil
 }
 
-func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
-	if spec.Name == "" {
-		return nil, fmt.Errorf("name: required")
+// APIField names the authenticatedApis entry at index i in problems:
+// "authenticatedApis[2] (getData)", or "authenticatedApis[2]" when it has
+// no name.
+func APIField(i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("authenticatedApis[%d]", i)
 	}
-	if !validKey(spec.Name) {
-		return nil, fmt.Errorf("name %q: use letters, digits, '_' or '-'", spec.Name)
+	return fmt.Sprintf("authenticatedApis[%d] (%s)", i, name)
+}
+
+// compileAPI checks one authenticatedApis entry, recording each problem in
+// c under field. The API it returns is complete only when it recorded none.
+func compileAPI(w *Widget, spec APISpec, opt Options, file, field string, c *collector) *API {
+	fail := func(sub string, err error) { c.add(file, field+"."+sub, err) }
+	switch {
+	case spec.Name == "":
+		fail("name", errors.New("required"))
+	case !validKey(spec.Name):
+		fail("name", fmt.Errorf("%q: use letters, digits, '_' or '-'", spec.Name))
 	}
 	api := &API{WidgetID: w.ID, Name: spec.Name, Label: spec.Label, Method: strings.ToUpper(spec.Method)}
 	if !allowedMethods[api.Method] {
-		return nil, fmt.Errorf("method: %q is not one of GET, POST, PUT, PATCH, DELETE", spec.Method)
+		fail("method", fmt.Errorf("%q is not one of GET, POST, PUT, PATCH, DELETE", spec.Method))
 	}
-	auth, ok := w.Auths[spec.AuthenticationKey]
-	if !ok {
-		return nil, fmt.Errorf("authenticationKey: %q matches no authentications[].authKey", spec.AuthenticationKey)
+	auth, authOK := w.Auths[spec.AuthenticationKey]
+	if authOK {
+		api.Auth = auth
+	} else {
+		fail("authenticationKey", fmt.Errorf("%q matches no authentications[].authKey", spec.AuthenticationKey))
 	}
-	api.Auth = auth
-	u, err := urltemplate.ParseURL(spec.URL, urltemplate.ParseOptions{AllowHTTP: opt.AllowHTTP})
-	if err != nil {
-		return nil, fmt.Errorf("url: %w", err)
-	}
-	api.URL = u
-	api.UsesUser = u.UsesUser()
-	if host := u.Hostname(); net.ParseIP(host) != nil && (opt.AllowIPHost == nil || !opt.AllowIPHost(host)) {
-		return nil, fmt.Errorf("url: host %s is an IP address; providers are addressed by name (an operator can allow it with egress_allow)", host)
+	if u, err := urltemplate.ParseURL(spec.URL, urltemplate.ParseOptions{AllowHTTP: opt.AllowHTTP}); err != nil {
+		fail("url", err)
+	} else {
+		api.URL = u
+		api.UsesUser = u.UsesUser()
+		if host := u.Hostname(); net.ParseIP(host) != nil && (opt.AllowIPHost == nil || !opt.AllowIPHost(host)) {
+			fail("url", fmt.Errorf("host %s is an IP address; providers are addressed by name (an operator can allow it with egress_allow)", host))
+		}
 	}
 
+	// Sorted, so that problems come out in a stable order and requests
+	// are reproducible (map order is random).
 	hasContentType := false
-	for name, raw := range spec.Headers {
-		h, err := compileHeader(name, raw, auth.Key)
+	for _, name := range slices.Sorted(maps.Keys(spec.Headers)) {
+		h, err := compileHeader(name, spec.Headers[name], spec.AuthenticationKey, authOK)
 		if err != nil {
-			return nil, fmt.Errorf("headers.%s: %w", name, err)
+			fail("headers."+name, err)
+			continue
 		}
-		for _, prev := range api.Headers {
-			if prev.Name == h.Name {
-				return nil, fmt.Errorf("headers.%s: %s is set twice", name, h.Name)
-			}
+		if slices.ContainsFunc(api.Headers, func(prev Header) bool { return prev.Name == h.Name }) {
+			fail("headers."+name, fmt.Errorf("%s is set twice", h.Name))
+			continue
 		}
 		hasContentType = hasContentType || h.Name == "Content-Type"
 		api.UsesUser = api.UsesUser || h.Value.UsesUser()
 		api.Headers = append(api.Headers, h)
 	}
-	// Map order is random; a fixed order keeps requests reproducible.
 	slices.SortFunc(api.Headers, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
 
-	for name, pat := range spec.ParamPatterns {
-		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+	for _, name := range slices.Sorted(maps.Keys(spec.ParamPatterns)) {
+		re, err := regexp.Compile(`^(?:` + spec.ParamPatterns[name] + `)$`)
 		if err != nil {
-			return nil, fmt.Errorf("paramPatterns.%s: %w", name, err)
+			fail("paramPatterns."+name, err)
+			continue
 		}
 		if api.Patterns == nil {
 			api.Patterns = map[string]*regexp.Regexp{}
@@ -239,17 +266,21 @@ func compileAPI(w *Widget, spec APISpec, opt Options) (*API, error) {
 	if len(spec.Body) > 0 && string(spec.Body) != "null" {
 		body, isJSON, err := compileBody(spec.Body)
 		if err != nil {
-			return nil, fmt.Errorf("body: %w", err)
-		}
-		api.Body = body
-		if isJSON && !hasContentType {
-			api.BodyContentType = "application/json"
+			fail("body", err)
+		} else {
+			api.Body = body
+			if isJSON && !hasContentType {
+				api.BodyContentType = "application/json"
+			}
 		}
 	}
-	return api, nil
+	return api
 }
 
-func compileHeader(name, raw, authKey string) (Header, error) {
+// compileHeader checks one header. Which tokens it may inject is checked
+// only when the API's authKey is known (known): otherwise that is the
+// problem, already reported.
+func compileHeader(name, raw, authKey string, known bool) (Header, error) {
 	if !httpguts.ValidHeaderFieldName(name) {
 		return Header{}, fmt.Errorf("not a valid header name")
 	}
@@ -262,7 +293,7 @@ func compileHeader(name, raw, authKey string) (Header, error) {
 		return Header{}, err
 	}
 	for _, k := range v.AuthKeys() {
-		if k != authKey {
+		if known && k != authKey {
 			return Header{}, fmt.Errorf("{authorization.%s.token}: this API authenticates with %q; a header may only inject that key's token", k, authKey)
 		}
 	}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"archive/zip"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,68 @@ func TestZipBombRefused(t *testing.T) {
 	f.Close()
 	if _, err := LoadDir(dir, Options{}); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("LoadDir = %v, want the oversized schema refused", err)
+	}
+}
+
+// TestLoadReportsEveryProblem: a package is refused with all its problems,
+// each a *FieldError naming the file and the field, in file order; the
+// zip checks of a directory entry too.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"w/schema.json": `{"passport": {"filePath": "passport/p.json"},
+		  "authentications": [{"authenticationType": "oauth", "authKey": "a b"}, {"authenticationType": "passport", "authKey": "k", "metadata": {"passportProvider": "custom:q"}}],
+		  "authenticatedApis": [{"name": "a", "url": "https://h.example/{x}", "method": "TRACE", "authenticationKey": "k", "headers": {"Host": "h"}}]}`,
+		"w/passport/p.json": `{"customApplicationInfo": {"name": "p"}}`,
+	})
+	writeZip(t, filepath.Join(dir, "z.zip"), map[string]string{"schema.json": `{}`, "../a": "", "/b": ""})
+	_, err := LoadDir(dir, Options{})
+	if err == nil {
+		t.Fatal("LoadDir accepted bad packages")
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("%T is not Errors: %v", err, err)
+	}
+	schemaPath := filepath.Join(dir, "w", "schema.json")
+	want := []FieldError{
+		{File: schemaPath, Field: "authentications[0].authKey"},
+		{File: schemaPath, Field: "authentications[0].authenticationType"},
+		{File: schemaPath, Field: "authenticatedApis[0] (a).method"},
+		{File: schemaPath, Field: "authenticatedApis[0] (a).url"},
+		{File: schemaPath, Field: "authenticatedApis[0] (a).headers.Host"},
+		{File: schemaPath, Field: "authentications[1].metadata.passportProvider"},
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		if errs[i].File != w.File || errs[i].Field != w.Field || errs[i].Err == nil {
+			t.Errorf("problem %d = %q %q, want %q %q", i, errs[i].File, errs[i].Field, w.File, w.Field)
+		}
+	}
+	if n := strings.Count(err.Error(), "has an absolute or escaping path"); n != 2 {
+		t.Errorf("zip entries reported %d times, want 2:\n%v", n, err)
+	}
+}
+
+func TestEntryAt(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"cal/schema.json": "{}", "README.txt": ""})
+	writeZip(t, filepath.Join(dir, "cal.zip"), map[string]string{"schema.json": "{}"})
+	entries, err := ScanDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].ID != "cal" || entries[0].Zip || entries[0].Err != nil ||
+		entries[1].ID != "cal" || !entries[1].Zip || entries[1].Err == nil {
+		t.Fatalf("entries = %+v", entries)
+	}
+	if _, ok := EntryAt(filepath.Join(dir, "README.txt")); ok {
+		t.Error("a text file is a package")
+	}
+	t.Chdir(filepath.Join(dir, "cal"))
+	if e, ok := EntryAt("."); !ok || e.ID != "cal" || e.Err != nil {
+		t.Errorf(`EntryAt(".") = %+v, %v; want the folder's name as id`, e, ok)
 	}
 }
