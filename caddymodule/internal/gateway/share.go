@@ -39,7 +39,13 @@ func (g *Gateway) stage(ctx context.Context, c *Prepared) (Result, *problem.Prob
 		res, p := g.send(ctx, c)
 		if !shared {
 			own = res
-			return answerOf(res, p, nil)
+			a := answerOf(res, p, nil)
+			if res.status == http.StatusForbidden && res.envelope != nil {
+				// A POST's envelope tells Google's rate-limit 403 as a
+				// GET's does (a raw stream's body is not read here).
+				a.Body = envelopeBody(res.envelope.Bytes())
+			}
+			return a
 		}
 		// Every caller of a shared call gets the same bytes: copy the
 		// envelope out of its pooled buffer, which goes back at once.
