@@ -46,6 +46,13 @@ type AdminHandler struct {
 	// https://sidecar.example.com/admin; the OAuth redirect URI registered
 	// at providers is PublicURL + "/callback".
 	PublicURL string `json:"public_url,omitempty"`
+	// ActorHeader names the request header that says who the
+	// administrator is, for the audit log: the user header the auth
+	// directive in front sets (forward_auth's copy_headers, e.g.
+	// Remote-User). That directive must set or remove it on every request
+	// it lets through, or a client could name itself. Default none: the
+	// actor is "admin".
+	ActorHeader string `json:"actor_header,omitempty"`
 
 	h *admin.Handler
 }
@@ -64,6 +71,9 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 	u, err := url.Parse(a.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("widgetgate_admin: public_url %q must be an absolute URL", a.PublicURL)
+	}
+	if a.ActorHeader != "" && !validHeaderName(a.ActorHeader) {
+		return fmt.Errorf("widgetgate_admin: actor_header %q is not a header name", a.ActorHeader)
 	}
 	var token []byte
 	if a.TokenFile != "" {
@@ -97,8 +107,25 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 		Token:       token, TokenVault: a.TokenVault, TrustAuthDirective: a.TrustAuthDirective,
 		Origin: admin.OriginOf(u),
 		Logger: slog.New(zapslog.NewHandler(ctx.Logger().Core())),
+		// One line per admin action, under its own logger name so that a
+		// Caddy log can take (include) or leave (exclude) it.
+		Audit:       slog.New(zapslog.NewHandler(ctx.Logger().Core(), zapslog.WithName(auditLoggerName))),
+		ActorHeader: a.ActorHeader,
 	}
 	return nil
+}
+
+// auditLoggerName names the audit log's logger.
+const auditLoggerName = "widgetgate.audit"
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // ServeHTTP passes every request under the route to the admin handler;
@@ -115,6 +142,7 @@ func (a *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 //		token_vault
 //		trust_auth_directive
 //		public_url <url>
+//		actor_header <name>
 //	}
 func (a *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -129,6 +157,8 @@ func (a *AdminHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.TrustAuthDirective = true
 		case "public_url":
 			err = oneArg(d, &a.PublicURL)
+		case "actor_header":
+			err = oneArg(d, &a.ActorHeader)
 		default:
 			return d.Errf("unrecognized widgetgate_admin option %q", d.Val())
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ type Vault struct {
 	Client *vault.Client
 	cmd    *exec.Cmd
 	done   chan struct{}
+	bin    string
+	home   string // HOME of the server, with its log (vault.log)
 }
 
 // StartVault starts "vault server -dev" on a free loopback port and waits
@@ -49,23 +52,8 @@ func StartVault(t testing.TB) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := FreeAddr(t)
-	token := RandomHex(t, 16)
-	home := t.TempDir() // dev mode writes ~/.vault-token; keep it out of the real home
-	cmd := exec.Command(bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id="+token)
-	cmd.Env = append(os.Environ(), "HOME="+home, "VAULT_ADDR=", "VAULT_TOKEN=")
-	logFile, err := os.Create(filepath.Join(home, "vault.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting vault: %v", err)
-	}
-	v := &Vault{Addr: "http://" + addr, Token: token, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logFile.Close(); close(v.done) }()
-	t.Cleanup(v.Stop)
-
+	v := &Vault{Addr: "http://" + FreeAddr(t), Token: RandomHex(t, 16), bin: bin,
+		home: t.TempDir()} // dev mode writes ~/.vault-token; keep it out of the real home
 	cfg := vault.DefaultConfig()
 	cfg.Address = v.Addr
 	cfg.MaxRetries = 0
@@ -73,11 +61,50 @@ func StartVault(t testing.TB) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Client.SetToken(token)
+	v.Client.SetToken(v.Token)
+	t.Cleanup(v.Stop) // before run: a server that never unseals is stopped too
+	v.run(t)
+	return v
+}
+
+// Start starts a stopped Vault again, on the same address with the same
+// root token, and waits until it is unsealed. A dev server keeps its data
+// in memory: what was written before Stop is gone (the KV v2 mount
+// secret/ is back, empty but for widgetgate/_ready).
+func (v *Vault) Start(t testing.TB) {
+	t.Helper()
+	select {
+	case <-v.done:
+	default:
+		t.Fatal("testenv: Vault.Start while it runs; Stop it first")
+	}
+	v.run(t)
+}
+
+// run starts the server process and waits until it is unsealed.
+func (v *Vault) run(t testing.TB) {
+	t.Helper()
+	addr := strings.TrimPrefix(v.Addr, "http://")
+	cmd := exec.Command(v.bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id="+v.Token)
+	cmd.Env = append(os.Environ(), "HOME="+v.home, "VAULT_ADDR=", "VAULT_TOKEN=")
+	logPath := filepath.Join(v.home, "vault.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("starting vault: %v", err)
+	}
+	done := make(chan struct{})
+	v.cmd, v.done = cmd, done
+	go func() { cmd.Wait(); logFile.Close(); close(done) }()
+
 	WaitFor(t, 60*time.Second, "vault to unseal", func() error {
 		select {
-		case <-v.done:
-			log, _ := os.ReadFile(filepath.Join(home, "vault.log"))
+		case <-done:
+			log, _ := os.ReadFile(logPath)
 			t.Fatalf("vault exited early:\n%s", log)
 		default:
 		}
@@ -92,11 +119,15 @@ func StartVault(t testing.TB) *Vault {
 		_, err = v.Client.KVv2("secret").Put(context.Background(), "widgetgate/_ready", map[string]any{"ok": "1"})
 		return err
 	})
-	return v
 }
 
-// Stop stops Vault and waits for it to exit.
-func (v *Vault) Stop() { stop(v.cmd, v.done) }
+// Stop stops Vault and waits for it to exit. Stopping a stopped Vault
+// does nothing.
+func (v *Vault) Stop() {
+	if v.cmd != nil {
+		stop(v.cmd, v.done)
+	}
+}
 
 // stop interrupts a child process and waits for it (done closes when it
 // has exited), killing it if it does not stop within 10 s.

@@ -69,6 +69,13 @@ type Handler struct {
 	// makes must come from it.
 	Origin string
 	Logger *slog.Logger
+	// Audit gets one line per admin action (audit.go); nil writes none.
+	Audit *slog.Logger
+	// ActorHeader names the request header that says who the
+	// administrator is, set by the auth directive in front (e.g.
+	// forward_auth's copy_headers); the audit line's actor. Empty, or
+	// not set on a request: the actor is "admin".
+	ActorHeader string
 }
 
 // ServeHTTP implements http.Handler.
@@ -82,16 +89,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Before the credential: a browser attaches basic_auth credentials
 		// or cookies to a cross-site request by itself, so a request a page
 		// on another origin made must not get as far as being authorized.
+		rest := ep[strings.LastIndex(ep, "/api/")+len("/api/"):]
 		if prob := h.checkSameOrigin(r); prob != nil {
+			h.auditRefusedAPI(r, rest, prob.Code)
 			problem.Write(w, prob)
 			return
 		}
 		if prob := h.authorize(r); prob != nil {
+			h.auditRefusedAPI(r, rest, prob.Code)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="widgetgate-admin"`)
 			problem.Write(w, prob)
 			return
 		}
-		h.serveAPI(w, r, ep[strings.LastIndex(ep, "/api/")+len("/api/"):])
+		h.serveAPI(w, r, rest)
 	case strings.HasSuffix(p, "/callback"):
 		h.serveCallback(w, r)
 	case strings.HasSuffix(p, "/admin.js"):

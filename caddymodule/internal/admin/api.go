@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,7 +39,10 @@ type route struct {
 	// one only for some passports (connect: Appspace credentials), and
 	// readJSON insists on the label there.
 	needsBody bool
-	serve     func(h *Handler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
+	// audit is the action the route performs, for the audit log (audit.go);
+	// empty for routes that only read.
+	audit Action
+	serve func(h *Handler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
 }
 
 // routes lists every admin API route, so that every one gets the same
@@ -55,7 +59,7 @@ var routes = []route{
 		out, err := h.listPassports(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, serve: func(h *Handler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
+	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, audit: ActionPassportCreate, serve: func(h *Handler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
 		out, err := h.createPassport(ctx, r)
 		return http.StatusCreated, out, err
 	}},
@@ -63,18 +67,18 @@ var routes = []route{
 		out, err := h.getPassport(ctx, id)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodDelete, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+	{method: http.MethodDelete, path: []string{"passports", "{id}"}, audit: ActionPassportDelete, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
 		if err := h.Store.DeletePassport(ctx, id); err != nil {
 			return 0, nil, err
 		}
 		h.Cache.Forget(id)
 		return http.StatusNoContent, nil, nil
 	}},
-	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, audit: ActionConnectStart, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
 		out, err := h.connect(ctx, r, id)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
+	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, audit: ActionDisconnect, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
 		p, err := h.Flow.Disconnect(ctx, id)
 		if err != nil {
 			return 0, nil, err
@@ -86,7 +90,7 @@ var routes = []route{
 		out, err := h.listBindings(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, audit: ActionBindingsUpdate, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
 		out, err := h.putBindings(ctx, r, id)
 		return http.StatusOK, out, err
 	}},
@@ -122,25 +126,40 @@ func apiSegments(rest string) []string {
 	return seg
 }
 
-// serveAPI routes rest, the escaped path after ".../api/".
-func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
+// matchRoute finds the route for method and rest, the escaped path after
+// ".../api/", with the id in it; when none has that method, allow lists
+// the methods the path takes.
+func matchRoute(method, rest string) (rt *route, id string, allow []string) {
 	seg := apiSegments(rest)
-	var (
-		rt    *route
-		id    string
-		allow []string
-	)
 	for i := range routes {
 		if v, ok := routes[i].match(seg); ok {
-			if routes[i].method == r.Method {
-				rt, id = &routes[i], v
-				break
+			if routes[i].method == method {
+				return &routes[i], v, nil
 			}
 			allow = append(allow, routes[i].method)
 		}
 	}
+	return nil, "", allow
+}
+
+// auditRefusedAPI writes the audit line of an action refused before it
+// was authorized (audit.go); requests that only read are not audited.
+func (h *Handler) auditRefusedAPI(r *http.Request, rest, outcome string) {
+	rt, id, _ := matchRoute(r.Method, rest)
+	if rt == nil || rt.audit == "" {
+		return
+	}
+	if !vaultstore.ValidID(id) {
+		id = "" // junk a caller sent, not a target
+	}
+	h.auditRefused(r, rt.audit, id, outcome)
+}
+
+// serveAPI routes rest, the escaped path after ".../api/".
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	rt, id, allow := matchRoute(r.Method, rest)
 	if rt == nil {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -155,21 +174,29 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		if rt.path[0] == "bindings" {
 			what = "instance"
 		}
-		problem.Write(w, problem.New(http.StatusBadRequest, "invalid_id",
-			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\""))
+		prob := problem.New(http.StatusBadRequest, "invalid_id",
+			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\"")
+		_, rec := withAudit(ctx, rt.audit, "") // the id is junk a caller sent, not a target
+		h.auditAPI(r, rec, prob.Code)
+		problem.Write(w, prob)
 		return
 	}
+	ctx, rec := withAudit(ctx, rt.audit, id)
 	if !safeMethod(r.Method) {
 		if prob := checkMediaType(r, rt.needsBody); prob != nil {
+			h.auditAPI(r, rec, prob.Code)
 			problem.Write(w, prob)
 			return
 		}
 	}
 	status, out, err := rt.serve(h, ctx, r, id)
 	if err != nil {
-		problem.Write(w, h.apiProblem(err))
+		prob := h.apiProblem(err)
+		h.auditAPI(r, rec, prob.Code)
+		problem.Write(w, prob)
 		return
 	}
+	h.auditAPI(r, rec, outcomeOK)
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return
@@ -296,6 +323,7 @@ func (h *Handler) createPassport(ctx context.Context, r *http.Request) (any, err
 	if !ok {
 		return nil, badRequest(fmt.Sprintf("unknown provider %q", in.Provider))
 	}
+	noteAudit(ctx, func(rec *auditRecord) { rec.attrs = append(rec.attrs, slog.String("provider", prov.Name)) })
 	if in.DisplayName == "" {
 		in.DisplayName = prov.DisplayName
 	}
@@ -306,6 +334,7 @@ func (h *Handler) createPassport(ctx context.Context, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	noteAudit(ctx, func(rec *auditRecord) { rec.target = p.ID })
 	return viewOf(p), nil
 }
 
@@ -319,8 +348,16 @@ func (h *Handler) connect(ctx context.Context, r *http.Request, id string) (any,
 	}
 	prov, ok := h.provider(rec.Passport.Provider)
 	if ok && pastesCredentials(prov) {
+		// Pasting connects at once: there is no callback to complete it.
+		noteAudit(ctx, func(a *auditRecord) {
+			a.action = ActionConnectComplete
+			a.attrs = append(a.attrs, slog.String("method", "pasted"), slog.String("provider", prov.Name))
+		})
 		return h.connectAppspace(ctx, r, rec)
 	}
+	noteAudit(ctx, func(a *auditRecord) {
+		a.attrs = append(a.attrs, slog.String("method", "oauth"), slog.String("provider", rec.Passport.Provider))
+	})
 	u, err := h.Flow.Start(ctx, rec.Passport)
 	if err != nil {
 		return nil, err
@@ -390,6 +427,8 @@ func (h *Handler) putBindings(ctx context.Context, r *http.Request, instance str
 		}
 		b[k] = v
 	}
+	// Bindings name passports (authKey → passport id): no secret.
+	noteAudit(ctx, func(rec *auditRecord) { rec.attrs = append(rec.attrs, slog.Any("bindings", map[string]string(b))) })
 	if err := h.Store.PutBindings(ctx, instance, b); err != nil {
 		return nil, err
 	}

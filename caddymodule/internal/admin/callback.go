@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -35,7 +36,13 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	p, err := h.Flow.Finish(ctx, r.URL.Query())
 	view := callbackView{Result: "connected", Class: "ok", Title: "Passport connected"}
+	// The audit line names the passport and the outcome, never the code or
+	// the state in the URL. A failed callback's passport is not known here.
+	rec := &auditRecord{action: ActionConnectComplete, attrs: []slog.Attr{slog.String("method", "oauth")}}
+	outcome := outcomeOK
 	if err == nil {
+		rec.target = p.ID
+		rec.attrs = append(rec.attrs, slog.String("provider", p.Provider))
 		h.Cache.Store(p)
 		view.Passport = p.ID
 		who := p.AccountEmail
@@ -52,11 +59,14 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		var ce *connect.Error
 		if errors.As(err, &ce) {
 			view.Message = ce.Message
+			outcome = ce.Reason
 		} else {
 			view.Message = "The secret store cannot be reached; nothing was saved. Try again shortly."
+			outcome = "vault_unavailable"
 		}
 		h.Logger.Info("passport connect failed", "reason", view.Message)
 	}
+	h.audit(r, rec, h.actor(r), authOAuthState, outcome)
 	nonce := make([]byte, 12)
 	rand.Read(nonce)
 	view.Nonce = hex.EncodeToString(nonce)
