@@ -110,6 +110,12 @@ func widgetgateCaddyfile(addr, admin, widgetsDir, vaultAddr string, pool int, gl
 			max_idle_conns_per_host %d
 			egress_allow %s
 		}
+		# The bench measures the proxy, not the protection of a provider:
+		# every call goes through one passport, so its concurrency budget
+		# (16 by default) would queue all connections beyond 16.
+		rate_limits {
+			concurrency google 4096
+		}
 	}
 }
 

@@ -39,13 +39,7 @@ func (g *Gateway) stage(ctx context.Context, c *Prepared) (Result, *problem.Prob
 		res, p := g.send(ctx, c)
 		if !shared {
 			own = res
-			a := answerOf(res, p, nil)
-			if res.status == http.StatusForbidden && res.envelope != nil {
-				// A POST's envelope tells Google's rate-limit 403 as a
-				// GET's does (a raw stream's body is not read here).
-				a.Body = envelopeBody(res.envelope.Bytes())
-			}
-			return a
+			return answerOf(res, p, nil)
 		}
 		// Every caller of a shared call gets the same bytes: copy the
 		// envelope out of its pooled buffer, which goes back at once.
@@ -53,8 +47,9 @@ func (g *Gateway) stage(ctx context.Context, c *Prepared) (Result, *problem.Prob
 		if res.envelope != nil {
 			body = bytes.Clone(res.envelope.Bytes())
 		}
+		a := answerOf(res, p, body)
 		res.Close()
-		return answerOf(res, p, body)
+		return a
 	})
 	if err != nil {
 		// Refused (cool-down, busy) or given up: nothing came from a cache.
@@ -89,7 +84,8 @@ func (sa *stageAnswer) problem() *problem.Problem {
 	return &p
 }
 
-// answerOf describes a send's outcome to the stage.
+// answerOf describes a send's outcome to the stage; envelope is what
+// callers of a shared call get (nil when the call is not shared).
 func answerOf(res Result, p *problem.Problem, envelope []byte) fanout.Answer {
 	a := fanout.Answer{
 		Value:  &stageAnswer{envelope: envelope, p: p},
@@ -104,8 +100,10 @@ func answerOf(res Result, p *problem.Problem, envelope []byte) fanout.Answer {
 		}
 		a.Failed = true // a problem is shared with the calls in flight, never cached
 	}
-	if res.status == http.StatusForbidden && envelope != nil {
-		a.Body = envelopeBody(envelope)
+	// Google's rate-limit 403 is told by its body: read it from the
+	// envelope, shared or not (a raw stream's body is not read here).
+	if res.status == http.StatusForbidden && res.envelope != nil {
+		a.Body = envelopeBody(res.envelope.Bytes())
 	}
 	return a
 }
