@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"runtime"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -21,3 +23,18 @@ func (c *Clock) Now() time.Time { return time.Unix(0, c.t.Load()) }
 
 // Add moves the clock forward by d.
 func (c *Clock) Add(d time.Duration) { c.t.Add(int64(d)) }
+
+// WaitUntil polls cond, yielding between tries (not sleeping), and fails
+// the test if it does not hold within 10 s. It is for waiting on other
+// goroutines of the same test (callers joining a flight, requests
+// arriving), never for time to pass.
+func WaitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		runtime.Gosched()
+	}
+}

@@ -5,32 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/widgetgate/widgetgate/internal/testenv"
 )
-
-// clock is a swappable clock for the stage.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // provider is a stand-in upstream for the stage: it counts sends and
 // answers with what the test sets.
@@ -61,28 +42,18 @@ func status(code int, header ...string) Answer {
 
 var call = Call{Key: "k1", Passport: "p1", Provider: "google", Host: "api.example", TTL: 30 * time.Second}
 
-func newStage(t *testing.T, cfg Config) (*Stage, *clock) {
+func newStage(t *testing.T, cfg Config) (*Stage, *testenv.Clock) {
 	t.Helper()
-	c := newClock()
+	c := testenv.NewClock()
+	// On a whole second: Retry-After dates have no fractions.
+	c.Add(time.Second - time.Duration(c.Now().Nanosecond()))
 	return New(cfg, c.Now), c
 }
 
 // waitJoined waits until n callers share key's flight.
 func waitJoined(t *testing.T, s *Stage, key string, n int) {
 	t.Helper()
-	waitUntil(t, func() bool { return s.flights.joined(key) >= n })
-}
-
-// waitUntil polls cond (yielding, not sleeping) for at most 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10 s")
-		}
-		runtime.Gosched()
-	}
+	testenv.WaitUntil(t, func() bool { return s.flights.joined(key) >= n })
 }
 
 func TestCoalescesIdenticalCalls(t *testing.T) {
@@ -287,20 +258,20 @@ func TestStaleIfError(t *testing.T) {
 }
 
 func TestRateLimitCoolDown(t *testing.T) {
-	httpDate := func(c *clock, d time.Duration) string { return c.Now().Add(d).Format(http.TimeFormat) }
+	httpDate := func(c *testenv.Clock, d time.Duration) string { return c.Now().Add(d).Format(http.TimeFormat) }
 	tests := []struct {
 		name   string
-		answer func(c *clock) Answer
+		answer func(c *testenv.Clock) Answer
 		want   time.Duration // the cool-down it starts
 	}{
-		{"429 Retry-After 2", func(*clock) Answer { return status(429, "Retry-After", "2") }, 2 * time.Second},
-		{"429 HTTP-date", func(c *clock) Answer { return status(429, "Retry-After", httpDate(c, 7*time.Second)) }, 7 * time.Second},
-		{"429 without a hint", func(*clock) Answer { return status(429) }, time.Second},
-		{"429 Retry-After 0: at least 1 s", func(*clock) Answer { return status(429, "Retry-After", "0") }, time.Second},
-		{"429 Retry-After 86400: clamped", func(*clock) Answer { return status(429, "Retry-After", "86400") }, 10 * time.Minute},
-		{"503 with Retry-After", func(*clock) Answer { return status(503, "Retry-After", "3") }, 3 * time.Second},
-		{"Google 403 rateLimitExceeded", func(*clock) Answer { return google403("rateLimitExceeded") }, time.Second},
-		{"Google 403 userRateLimitExceeded", func(*clock) Answer { return google403("userRateLimitExceeded") }, time.Second},
+		{"429 Retry-After 2", func(*testenv.Clock) Answer { return status(429, "Retry-After", "2") }, 2 * time.Second},
+		{"429 HTTP-date", func(c *testenv.Clock) Answer { return status(429, "Retry-After", httpDate(c, 7*time.Second)) }, 7 * time.Second},
+		{"429 without a hint", func(*testenv.Clock) Answer { return status(429) }, time.Second},
+		{"429 Retry-After 0: at least 1 s", func(*testenv.Clock) Answer { return status(429, "Retry-After", "0") }, time.Second},
+		{"429 Retry-After 86400: clamped", func(*testenv.Clock) Answer { return status(429, "Retry-After", "86400") }, 10 * time.Minute},
+		{"503 with Retry-After", func(*testenv.Clock) Answer { return status(503, "Retry-After", "3") }, 3 * time.Second},
+		{"Google 403 rateLimitExceeded", func(*testenv.Clock) Answer { return google403("rateLimitExceeded") }, time.Second},
+		{"Google 403 userRateLimitExceeded", func(*testenv.Clock) Answer { return google403("userRateLimitExceeded") }, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,7 +391,7 @@ func TestConcurrencyBudget(t *testing.T) {
 		// Let them through one at a time, each once the budget is full.
 		for released := range 20 {
 			want := int64(min(4, 20-released))
-			waitUntil(t, func() bool { return inFlight.Load() >= want })
+			testenv.WaitUntil(t, func() bool { return inFlight.Load() >= want })
 			gate <- struct{}{}
 		}
 		wg.Wait()

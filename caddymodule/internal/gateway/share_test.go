@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
+	"github.com/widgetgate/widgetgate/internal/testenv"
 )
 
 // The fan-out stage in the pipeline: what is shared, what never is, and
@@ -255,7 +255,7 @@ func TestStageCoalescesThroughTheGateway(t *testing.T) {
 		go func() { defer wg.Done(); got[i] = f.do(t, shareCall{instance: "a", api: "events"}) }()
 	}
 	// Every call is in the one flight when the provider is at it.
-	waitUntil(t, func() bool { return f.hits.Load() == 1 && f.stage.Joined(callKeyOf(t, f, "a", "events")) == n })
+	testenv.WaitUntil(t, func() bool { return f.hits.Load() == 1 && f.stage.Joined(callKeyOf(t, f, "a", "events")) == n })
 	close(release)
 	wg.Wait()
 	sources := map[string]int{}
@@ -305,7 +305,7 @@ func TestStageProblems(t *testing.T) {
 		f.answer.Store(func(w http.ResponseWriter, _ *http.Request) { <-release; io.WriteString(w, "{}") })
 		done := make(chan served)
 		go func() { done <- f.do(t, shareCall{instance: "a", api: "events"}) }()
-		waitUntil(t, func() bool { return f.hits.Load() == 1 })
+		testenv.WaitUntil(t, func() bool { return f.hits.Load() == 1 })
 		busy := f.do(t, shareCall{instance: "a", api: "eventsOf", params: `"calendarId": "x"`})
 		close(release)
 		<-done
@@ -324,16 +324,4 @@ func callKeyOf(t *testing.T, f *shareFixture, instance, api string) string {
 	}
 	u, _ := a.URL.RenderURL(nil, "")
 	return f.gateway.callKey(&Prepared{API: a, URL: u, Passport: f.passports[instance]})
-}
-
-// waitUntil polls cond (yielding, not sleeping) for at most 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 10 s")
-		}
-		runtime.Gosched()
-	}
 }
