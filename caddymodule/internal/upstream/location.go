@@ -2,6 +2,9 @@ package upstream
 
 import (
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
 
 	whatwg "github.com/nlnwa/whatwg-url/url"
 )
@@ -52,8 +55,47 @@ func sameOrigin(req *http.Request, values []string) bool {
 		if err != nil || !sameURLOrigin(alt, other) && !sameURLOrigin(alt, base) {
 			return false
 		}
+		// And for an RFC 3986 client too: "https:/%61pi.example.com" is
+		// the host api.example.com to a browser and a path to net/url.
+		// A value the two kinds of parser read differently is dropped.
+		if !rfc3986SameOrigin(req.URL, v) {
+			return false
+		}
 	}
 	return true
+}
+
+// rfc3986SameOrigin reports whether v, resolved against base by Go's
+// net/url (RFC 3986), names base's scheme, host and port, with no
+// userinfo (an empty "@" is none). IP literals compare as addresses, so
+// [0:0::1] is [::1].
+func rfc3986SameOrigin(base *url.URL, v string) bool {
+	loc, err := base.Parse(v)
+	if err != nil || loc.User != nil && loc.User.String() != "" {
+		return false
+	}
+	return strings.EqualFold(loc.Scheme, base.Scheme) && sameHost(loc.Hostname(), base.Hostname()) &&
+		portOr(loc) == portOr(base)
+}
+
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	ia, errA := netip.ParseAddr(a)
+	ib, errB := netip.ParseAddr(b)
+	return errA == nil && errB == nil && ia == ib
+}
+
+// portOr returns u's port, or its scheme's default.
+func portOr(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }
 
 // ambiguousLocation reports values that some client would read otherwise
