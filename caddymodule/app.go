@@ -22,6 +22,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/contextkeys"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/egress"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/fanout"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/metrics"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
@@ -362,10 +363,10 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	if err := a.loadProviders(); err != nil {
 		return err
 	}
-	if err := registerCacheMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
+	if err := metrics.RegisterCache(ctx.GetMetricsRegistry(), a.cache); err != nil {
 		return err
 	}
-	if a.fanoutObs, err = newFanoutMetrics(ctx.GetMetricsRegistry(), a.fanout); err != nil {
+	if a.fanoutObs, err = metrics.NewFanout(ctx.GetMetricsRegistry(), a.fanout); err != nil {
 		return err
 	}
 	a.checkFanout()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/browserkit"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/gateway"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/metrics"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 )
 
@@ -66,7 +67,7 @@ type Handler struct {
 	gateway *gateway.Gateway
 	kit     *browserkit.Server
 	logger  *zap.Logger
-	metrics *metrics
+	metrics *metrics.Calls
 }
 
 // CaddyModule returns the Caddy module information.
@@ -93,7 +94,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	default:
 		return fmt.Errorf("caller_context %q: want headers or signed", h.CallerContext)
 	}
-	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
+	h.metrics, err = metrics.NewCalls(ctx.GetMetricsRegistry())
 	return err
 }
 
@@ -172,9 +173,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		h.logger.Debug("raw stream ended early", zap.String("widget", res.API.WidgetID), zap.String("api", res.API.Name), zap.Error(err))
 	}
 	if res.API != nil {
-		h.metrics.observe(res.API.WidgetID, res.API.Name, outcome, res.Source, res.Raw, start)
+		h.metrics.Observe(res.API.WidgetID, res.API.Name, outcome, res.Source, res.Raw, start)
 	} else {
-		h.metrics.observe("", "", outcome, res.Source, res.Raw, start)
+		h.metrics.Observe("", "", outcome, res.Source, res.Raw, start)
 	}
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,11 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	vault "github.com/hashicorp/vault/api"
-	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/health"
-	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
 
 func init() {
@@ -79,13 +77,19 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 	}
 	ttl := cmp.Or(time.Duration(h.CheckTTL), defaultCheckTTL)
 	timeout := cmp.Or(time.Duration(h.Timeout), health.DefaultTimeout)
-	vc, err := vaultHealthClient(&app.Vault)
+	sys, err := health.NewVaultSysClient(app.Vault.Address, app.Vault.CACert, app.Vault.TLSServerName)
 	if err != nil {
-		return err
+		return fmt.Errorf("widgetgate_health: %w", err)
 	}
-	vcheck := &vaultCheck{app: app, sys: vc, timeout: timeout, logger: ctx.Logger()}
+	vcheck := &health.VaultCheck{
+		Read: func(ctx context.Context) error {
+			_, err := app.store.Bindings(ctx, readinessProbeInstance)
+			return err
+		},
+		Sys: sys, Timeout: timeout, Logger: slog.New(zapslog.NewHandler(ctx.Logger().Core())),
+	}
 	checks := []health.Check{
-		{Name: "vault", TTL: ttl, Run: vcheck.run},
+		{Name: "vault", TTL: ttl, Run: vcheck.Run},
 		{Name: "widgets", Run: func(context.Context) health.Result {
 			if app.catalog == nil {
 				return health.Fail("the widget catalogue is not loaded")
@@ -95,7 +99,7 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 	}
 	if app.contextKeysConfigured() {
 		checks = append(checks, health.Check{Name: "context_keys", Run: func(context.Context) health.Result {
-			return contextKeysResult(&app.ContextKeys, app.verifier.HasKeys())
+			return health.ContextKeys(app.ContextKeys.HMACVault, len(app.ContextKeys.PublicKeyFiles) > 0, app.verifier.HasKeys())
 		}})
 	}
 	h.checker = health.New(health.Config{Checks: checks, Timeout: timeout, ShuttingDown: serverShuttingDown})
@@ -109,22 +113,6 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	return evIface.(*caddyevents.App).On("stopping", drainOnExit{h.checker})
-}
-
-// contextKeysResult is the context_keys check. HMAC secrets come from
-// Vault in the background (contextkeys.Watch); public keys are loaded with
-// the config, so with public keys the verifier always has keys, and HMAC
-// secrets loading late cannot be told apart: the reason says so.
-func contextKeysResult(cfg *ContextKeysConfig, loaded bool) health.Result {
-	switch {
-	case !loaded && cfg.HMACVault:
-		return health.Fail("the caller-context secrets have not been loaded from Vault yet (context-keys under the prefix)")
-	case !loaded:
-		return health.Fail("no caller-context key is loaded")
-	case cfg.HMACVault && len(cfg.PublicKeyFiles) > 0:
-		return health.OK("caller-context public keys loaded; the HMAC secrets from Vault are not checked separately")
-	}
-	return health.OK("caller-context keys loaded")
 }
 
 // serverShuttingDown reports Caddy's {http.shutting_down}: the server that
@@ -149,71 +137,6 @@ func (d drainOnExit) Handle(context.Context, caddy.Event) error {
 		d.c.Drain()
 	}
 	return nil
-}
-
-// vaultHealthClient is a token-less Vault client with the store's
-// address and TLS settings, for sys/health, which needs no token: it tells
-// "Vault cannot be reached" from "Vault refuses us" when a read fails.
-func vaultHealthClient(v *VaultConfig) (*vault.Client, error) {
-	cfg := vault.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
-	}
-	if v.Address != "" {
-		cfg.Address = v.Address
-	}
-	cfg.MaxRetries = 0
-	if v.CACert != "" || v.TLSServerName != "" {
-		if err := cfg.ConfigureTLS(&vault.TLSConfig{CACert: v.CACert, TLSServerName: v.TLSServerName}); err != nil {
-			return nil, fmt.Errorf("widgetgate_health: vault TLS config (ca_cert %q): %w", v.CACert, err)
-		}
-	}
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("widgetgate_health: vault client: %w", err)
-	}
-	c.ClearToken()
-	c.SetWrappingLookupFunc(func(string, string) string { return "" })
-	return c, nil
-}
-
-// vaultCheck is the vault check: a read through the store, as calls make
-// them, then sys/health to say why when it fails. Its reasons are fixed
-// words; the store's error goes to the log only (once per failure spell).
-type vaultCheck struct {
-	app     *App
-	sys     *vault.Client
-	timeout time.Duration
-	logger  *zap.Logger
-	failing atomic.Bool
-}
-
-func (v *vaultCheck) run(ctx context.Context) health.Result {
-	_, err := v.app.store.Bindings(ctx, readinessProbeInstance)
-	if err == nil || errors.Is(err, passport.ErrNotFound) {
-		if v.failing.Swap(false) {
-			v.logger.Info("readiness: Vault answers again")
-		}
-		return health.OK("Vault answers and accepts widgetgate's token")
-	}
-	if !v.failing.Swap(true) {
-		v.logger.Warn("readiness: reading from Vault failed", zap.Error(err))
-	}
-	if ctx.Err() != nil {
-		return health.Fail("Vault did not answer within " + v.timeout.String())
-	}
-	st, herr := v.sys.Sys().HealthWithContext(ctx)
-	switch {
-	case herr != nil && ctx.Err() != nil:
-		return health.Fail("Vault did not answer within " + v.timeout.String())
-	case herr != nil:
-		return health.Fail("Vault cannot be reached")
-	case !st.Initialized:
-		return health.Fail("Vault is not initialized")
-	case st.Sealed:
-		return health.Fail("Vault is sealed")
-	}
-	return health.Fail("Vault answers but refuses widgetgate's reads: its token is missing, expired or revoked, or its policy does not allow them (see the log)")
 }
 
 // ServeHTTP answers the probe; next is never called.

@@ -1,4 +1,9 @@
-package caddymodule
+// Package metrics is what widgetgate exports to Prometheus: calls by
+// widget, API and outcome, where answers came from, the passport cache's
+// size and the fan-out stage's events. Labels are names from the loaded
+// catalogue and the provider registry and fixed words: never caller
+// input, a passport or instance id, or a token.
+package metrics
 
 import (
 	"errors"
@@ -27,11 +32,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// metrics are exported on Caddy's metrics endpoint. Labels are only names
+// Calls are the per-call metrics, exported on Caddy's metrics endpoint. Labels are only names
 // from the loaded catalogue and fixed outcome codes, never caller input
 // (an unknown widget is counted under ""), so their cardinality is bounded,
 // and never a token or an instance id.
-type metrics struct {
+type Calls struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sources  *prometheus.CounterVec
@@ -46,8 +51,10 @@ type metrics struct {
 
 type callLabels struct{ widget, api, outcome string }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+// NewCalls registers the per-call metrics with reg (or finds the ones a
+// handler registered before).
+func NewCalls(reg prometheus.Registerer) (*Calls, error) {
+	m := &Calls{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "widgetgate", Name: "calls_total",
 			Help: "Widget calls by widget, api and outcome (\"ok\" when the provider answered, else the problem code).",
@@ -82,9 +89,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// observe records one call. widget and api are "" unless the catalogue
+// Observe records one call. widget and api are "" unless the catalogue
 // knows them.
-func (m *metrics) observe(widget, api, outcome string, source fanout.Source, raw bool, start time.Time) {
+func (m *Calls) Observe(widget, api, outcome string, source fanout.Source, raw bool, start time.Time) {
 	if m == nil {
 		return
 	}
@@ -102,12 +109,12 @@ func (m *metrics) observe(widget, api, outcome string, source fanout.Source, raw
 	c.(prometheus.Counter).Inc()
 }
 
-// registerCacheMetrics exports the passport cache's size and its Vault
+// RegisterCache exports the passport cache's size and its Vault
 // reads. They are read from the cache when scraped, so the call path pays
 // nothing for them, and their labels are fixed words: never instance ids.
 // Caddy gives each loaded config its own registry, and each config one
 // app, so these always describe the cache that serves.
-func registerCacheMetrics(reg prometheus.Registerer, c *passport.Cache) error {
+func RegisterCache(reg prometheus.Registerer, c *passport.Cache) error {
 	if reg == nil {
 		return nil
 	}
@@ -140,9 +147,9 @@ func registerCacheMetrics(reg prometheus.Registerer, c *passport.Cache) error {
 	return nil
 }
 
-// fanoutMetrics are the fan-out stage's metrics. Labels are provider
+// Fanout are the fan-out stage's metrics (a fanout.Observer). Labels are provider
 // names from the registry, never a passport or instance id.
-type fanoutMetrics struct {
+type Fanout struct {
 	rateLimited *prometheus.CounterVec
 	inFlight    *prometheus.GaugeVec
 	queueWait   *prometheus.HistogramVec
@@ -150,8 +157,10 @@ type fanoutMetrics struct {
 	gauges      sync.Map // provider → prometheus.Gauge of inFlight, looked up once
 }
 
-func newFanoutMetrics(reg prometheus.Registerer, s *fanout.Stage) (*fanoutMetrics, error) {
-	m := &fanoutMetrics{
+// NewFanout registers the fan-out stage's metrics with reg; the gauges
+// read s when scraped.
+func NewFanout(reg prometheus.Registerer, s *fanout.Stage) (*Fanout, error) {
+	m := &Fanout{
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "widgetgate", Name: "provider_rate_limited_total",
 			Help: "Provider answers that said a passport is rate limited (429, 503 with Retry-After, Google's rate-limit 403), by provider.",
@@ -204,9 +213,9 @@ func newFanoutMetrics(reg prometheus.Registerer, s *fanout.Stage) (*fanoutMetric
 	return m, nil
 }
 
-func (m *fanoutMetrics) RateLimited(provider string) { m.rateLimited.WithLabelValues(provider).Inc() }
+func (m *Fanout) RateLimited(provider string) { m.rateLimited.WithLabelValues(provider).Inc() }
 
-func (m *fanoutMetrics) InFlight(provider string, delta int) {
+func (m *Fanout) InFlight(provider string, delta int) {
 	g, ok := m.gauges.Load(provider)
 	if !ok {
 		g, _ = m.gauges.LoadOrStore(provider, m.inFlight.WithLabelValues(provider))
@@ -214,11 +223,11 @@ func (m *fanoutMetrics) InFlight(provider string, delta int) {
 	g.(prometheus.Gauge).Add(float64(delta))
 }
 
-func (m *fanoutMetrics) Queued(provider string, d time.Duration, ok bool) {
+func (m *Fanout) Queued(provider string, d time.Duration, ok bool) {
 	m.queueWait.WithLabelValues(provider).Observe(d.Seconds())
 	if !ok {
 		m.busy.WithLabelValues(provider).Inc()
 	}
 }
 
-var _ fanout.Observer = (*fanoutMetrics)(nil)
+var _ fanout.Observer = (*Fanout)(nil)
