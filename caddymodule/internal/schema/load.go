@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,8 +33,20 @@ const (
 	maxZipBytes   = 64 << 20
 )
 
+// MaxZipBytes is the most a widget package ZIP may hold uncompressed; an
+// upload larger than that is refused before it is read.
+const MaxZipBytes = maxZipBytes
+
 // widgetID is what a folder or zip name must look like to become a widgetId.
 var widgetID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidWidgetID reports whether id may name a widget package.
+func ValidWidgetID(id string) bool { return widgetID.MatchString(id) }
+
+// NewCatalog makes a catalogue of widgets, keyed by their ids.
+func NewCatalog(widgets map[string]*Widget) *Catalog {
+	return &Catalog{widgets: maps.Clone(widgets)}
+}
 
 // Catalog holds every loaded widget. It is immutable once built, so lookups
 // need no locking; a config reload builds a new one.
@@ -205,10 +218,28 @@ func InspectEntry(e Entry, opt Options) *Inspection {
 		return failed(e.Path, fmt.Errorf("not a readable zip: %w", err))
 	}
 	defer zr.Close()
-	if errs := checkZip(e.Path, zr.File); len(errs) > 0 {
+	return inspectZip(e.ID, e.Path, &zr.Reader, opt)
+}
+
+// InspectZip reads a widget package from the bytes of its ZIP (an
+// upload), with the bounds and rules of a ZIP in the widgets directory;
+// source names it in problems. Nothing is extracted.
+func InspectZip(id, source string, data []byte, opt Options) *Inspection {
+	if len(data) > maxZipBytes {
+		return failed(source, fmt.Errorf("larger than %d bytes", maxZipBytes))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return failed(source, fmt.Errorf("not a readable zip: %w", err))
+	}
+	return inspectZip(id, source, zr, opt)
+}
+
+func inspectZip(id, source string, zr *zip.Reader, opt Options) *Inspection {
+	if errs := checkZip(source, zr.File); len(errs) > 0 {
 		return &Inspection{Errs: errs}
 	}
-	return Inspect(e.ID, e.Path, zr, opt)
+	return Inspect(id, source, zr, opt)
 }
 
 func failed(file string, err error) *Inspection {
