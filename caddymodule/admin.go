@@ -18,7 +18,6 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/admin"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/connect"
-	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 )
 
 func init() {
@@ -94,7 +93,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 		return errors.New("widgetgate_admin needs token refresh enabled (connecting uses the provider registry and client credentials)")
 	}
 	a.h = &admin.Handler{
-		Store: app.store, Cache: app.cache, Catalog: app.catalog,
+		Store: app.store, Cache: app.cache, Widgets: app.widgets,
 		Flow: &connect.Flow{
 			Store: app.store, Lookup: app.provider, Credentials: app.refresher.Credentials,
 			RedirectURL:     strings.TrimSuffix(a.PublicURL, "/") + "/callback",
@@ -102,7 +101,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 			DefaultLifetime: time.Hour,
 			Refresh:         app.refresher.Refresh,
 		},
-		Providers:   func() map[string]*provider.Provider { return app.providers },
+		Providers:   app.providers,
 		Credentials: app.refresher.Credentials,
 		Token:       token, TokenVault: a.TokenVault, TrustAuthDirective: a.TrustAuthDirective,
 		Origin: admin.OriginOf(u),

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -29,6 +30,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetdir"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
 
@@ -43,8 +45,18 @@ type App struct {
 	// (widget.html, schema.json, optional passport/*.json) is one widget,
 	// whose id is the folder or zip name. Loaded and validated when the
 	// config loads; a bad package fails the config (and a reload keeps the
-	// old one serving).
+	// old one serving). While the config serves, the folder is watched: a
+	// package added, changed or removed is reloaded and swapped in, and
+	// one that fails validation keeps its previous version serving (its
+	// problems are logged and shown on the operator page).
 	WidgetsDir string `json:"widgets_dir,omitempty"`
+
+	// WidgetsPollInterval rescans the widgets folder this often besides
+	// watching it. Change events do not cross hosts on a shared volume
+	// (NFS, SMB, most Kubernetes ReadWriteMany volumes), so replicas that
+	// share one see each other's uploads by polling. Default 30s; the
+	// rescan only compares file sizes and times.
+	WidgetsPollInterval caddy.Duration `json:"widgets_poll_interval,omitempty"`
 
 	// AllowHTTPUpstreams lets schemas call plain-http URLs. Off by default:
 	// tokens must not cross a network in clear text. Turn it on only for
@@ -108,11 +120,15 @@ type App struct {
 	fanout    *fanout.Stage
 	fanoutObs fanout.Observer // this config's metrics
 
-	catalog   *schema.Catalog
-	providers map[string]*provider.Provider
-	client    *upstream.Client
-	bg        context.Context // the app's own: ends when it is cleaned up
-	logger    *zap.Logger
+	widgets *widgetdir.Dir
+	// registry is the provider registry: the built-ins and the passports
+	// bundled in the widgets serving now. Replaced when a package changes.
+	// (Pointers: Caddy copies an App value to read its module info.)
+	registry *atomic.Pointer[map[string]*provider.Provider]
+	started  *atomic.Bool // Start ran: changes reach the shared state
+	client   *upstream.Client
+	bg       context.Context // the app's own: ends when it is cleaned up
+	logger   *zap.Logger
 }
 
 // VaultConfig says how to reach Vault. The sidecar logs in with AppRole or
@@ -300,11 +316,6 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	catalog, err := schema.LoadDir(a.WidgetsDir, schema.Options{AllowHTTP: a.AllowHTTPUpstreams, AllowIPHost: policy.AllowedLiteral})
-	if err != nil {
-		return fmt.Errorf("loading widgets from %s: %w", a.WidgetsDir, err)
-	}
-	a.catalog = catalog
 
 	var publicKeys []crypto.PublicKey
 	var keyFiles [][]byte
@@ -360,9 +371,23 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	a.state, a.stateKey = val.(*state), key
 	a.store, a.cache, a.refresher, a.verifier = a.state.store, a.state.cache, a.state.refresher, a.state.verifier
 	a.fanout = a.state.fanout
-	if err := a.loadProviders(); err != nil {
+	// The registry checks bundled passports' Vault references against the
+	// store, so the widgets load once it is there.
+	a.registry, a.started = new(atomic.Pointer[map[string]*provider.Provider]), new(atomic.Bool)
+	a.widgets, err = widgetdir.Open(a.WidgetsDir, widgetdir.Options{
+		Schema:  schema.Options{AllowHTTP: a.AllowHTTPUpstreams, AllowIPHost: policy.AllowedLiteral},
+		Accept:  func(c *schema.Catalog) error { _, err := a.buildRegistry(c); return err },
+		Changed: a.widgetsChanged,
+		Logger:  slog.New(zapslog.NewHandler(a.logger.Core())),
+	})
+	if err != nil {
+		return fmt.Errorf("loading widgets from %s: %w", a.WidgetsDir, err)
+	}
+	reg, err := a.buildRegistry(a.widgets.Catalog())
+	if err != nil {
 		return err
 	}
+	a.registry.Store(&reg)
 	if err := metrics.RegisterCache(ctx.GetMetricsRegistry(), a.cache); err != nil {
 		return err
 	}
@@ -381,7 +406,7 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		Egress:                policy,
 		Compression:           a.Upstream.Compression,
 	})
-	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", catalog.Len()))
+	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", a.widgets.Len()))
 	return nil
 }
 
@@ -451,7 +476,7 @@ func (a *App) canRefresh(p *passport.Passport) bool {
 	if a.refresher == nil || p.RefreshToken == "" {
 		return false
 	}
-	prov, ok := a.providers[p.Provider]
+	prov, ok := a.provider(p.Provider)
 	return ok && prov.Refresh.Type != provider.RefreshNone
 }
 
@@ -479,14 +504,16 @@ func (a *App) Validate() error {
 func (a *App) Start() error {
 	// From now on this config serves: refreshes see its providers, and
 	// the fan-out stage its policy.
-	a.state.providers.Store(&a.providers)
+	a.state.providers.Store(a.registry.Load())
+	a.started.Store(true)
 	a.state.fanout.SetConfig(a.fanoutConfig(a.fanoutObs))
 	var err error
 	a.state.start.Do(func() { err = a.state.run(a) })
 	if err != nil {
 		return err
 	}
-	go provider.ImportSecrets(a.bg, a.providers, a.putCredentials, slog.New(zapslog.NewHandler(a.logger.Core())))
+	go a.importSecrets(*a.registry.Load())
+	go a.widgets.Watch(a.bg, widgetdir.WatchOptions{Poll: cmp.Or(time.Duration(a.WidgetsPollInterval), 30*time.Second)})
 	return nil
 }
 

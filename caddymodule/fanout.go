@@ -75,7 +75,7 @@ func (a *App) fanoutConfig(obs fanout.Observer) fanout.Config {
 			if n, ok := a.RateLimits.Concurrency[name]; ok {
 				return n
 			}
-			if p, ok := a.providers[name]; ok {
+			if p, ok := a.provider(name); ok {
 				return p.MaxConcurrent
 			}
 			return 0
@@ -88,7 +88,7 @@ func (a *App) fanoutConfig(obs fanout.Observer) fanout.Config {
 // typo, harmless otherwise (the package may be added later).
 func (a *App) checkFanout() {
 	for _, o := range a.ResponseCache.Overrides {
-		if _, err := a.catalog.Lookup(o.Widget, o.API); err != nil {
+		if _, err := a.widgets.Lookup(o.Widget, o.API); err != nil {
 			a.logger.Warn("response_cache override names no loaded API", zap.String("widget", o.Widget), zap.String("api", o.API))
 		}
 	}

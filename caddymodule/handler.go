@@ -128,7 +128,7 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 		h.MaxResponseBytes = 10 << 20
 	}
 	h.gateway = gateway.New(gateway.Config{
-		Catalog: app.catalog, Passports: app.cache, Client: app.client, Verifier: app.verifier,
+		Catalog: app.widgets, Passports: app.cache, Client: app.client, Verifier: app.verifier,
 		CanRefresh: app.canRefresh,
 		Fanout:     app.fanout, CacheTTL: app.cacheTTL,
 		CallerContext: h.CallerContext, InstanceHeader: h.InstanceHeader, UserHeader: h.UserHeader,
@@ -141,7 +141,7 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 		Logger:           slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()))),
 	})
 	h.kit = &browserkit.Server{
-		Script: widgetgateJS, Pages: app.catalog, AllowedOrigins: h.AllowedOrigins,
+		Script: widgetgateJS, Pages: app.widgets, AllowedOrigins: h.AllowedOrigins,
 		AllowHeaders: "Content-Type, " + h.ContextHeader + ", " + h.InstanceHeader + ", " + h.UserHeader,
 	}
 }

@@ -91,10 +91,16 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 	checks := []health.Check{
 		{Name: "vault", TTL: ttl, Run: vcheck.Run},
 		{Name: "widgets", Run: func(context.Context) health.Result {
-			if app.catalog == nil {
+			if app.widgets == nil {
 				return health.Fail("the widget catalogue is not loaded")
 			}
-			return health.OK(fmt.Sprintf("%d widget packages loaded", app.catalog.Len()))
+			msg := fmt.Sprintf("%d widget packages loaded", app.widgets.Len())
+			if n := len(app.widgets.Problems()); n > 0 {
+				// A refused package does not make the replica unready:
+				// its previous version, or every other widget, serves.
+				msg += fmt.Sprintf("; %d refused (see the operator page)", n)
+			}
+			return health.OK(msg)
 		}},
 	}
 	if app.contextKeysConfigured() {

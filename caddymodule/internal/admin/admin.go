@@ -16,7 +16,6 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
-	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
@@ -51,7 +50,7 @@ type Handler struct {
 	Store   Store
 	Cache   Cache
 	Flow    *connect.Flow
-	Catalog *schema.Catalog
+	Widgets Widgets
 	// Providers returns the provider registry of the serving config.
 	Providers func() map[string]*provider.Provider
 	// Credentials reads a provider's client credentials (to say whether

@@ -17,6 +17,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
@@ -29,16 +30,17 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 }
 
 // route is one route of the admin API. path is matched segment by
-// segment; "{id}" stands for a passport or instance id, which is checked
-// with vaultstore.ValidID before serve runs (ids become Vault paths, so a
-// "." or ".." would address the folder above, or the prefix itself).
+// segment; "{id}" stands for a passport, instance or widget id, which is
+// checked with its idRule before serve runs.
 type route struct {
 	method string
 	path   []string
-	// needsBody: the route always reads a JSON body. Others read none, or
-	// one only for some passports (connect: Appspace credentials), and
-	// readJSON insists on the label there.
+	// needsBody: the route always reads a body. Others read none, or one
+	// only for some passports (connect: Appspace credentials), and readJSON
+	// insists on the label there.
 	needsBody bool
+	// mediaType is the body's media type; empty means application/json.
+	mediaType string
 	// audit is the action the route performs, for the audit log (audit.go);
 	// empty for routes that only read.
 	audit Action
@@ -54,6 +56,13 @@ var routes = []route{
 	}},
 	{method: http.MethodGet, path: []string{"widgets"}, serve: func(h *Handler, _ context.Context, _ *http.Request, _ string) (int, any, error) {
 		return http.StatusOK, h.listWidgets(), nil
+	}},
+	{method: http.MethodPut, path: []string{"widgets", "{id}"}, needsBody: true, mediaType: zipMediaType, audit: ActionWidgetUpload, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
+		out, err := h.putWidget(ctx, r, id)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodDelete, path: []string{"widgets", "{id}"}, audit: ActionWidgetDelete, serve: func(h *Handler, _ context.Context, _ *http.Request, id string) (int, any, error) {
+		return http.StatusNoContent, nil, h.deleteWidget(id)
 	}},
 	{method: http.MethodGet, path: []string{"passports"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
 		out, err := h.listPassports(ctx)
@@ -94,6 +103,29 @@ var routes = []route{
 		out, err := h.putBindings(ctx, r, id)
 		return http.StatusOK, out, err
 	}},
+}
+
+// idRule is what an "{id}" segment may be, by the route's first segment.
+type idRule struct {
+	valid   func(string) bool
+	problem string // the message of the 400 refusing it
+}
+
+var (
+	// Passport and instance ids become Vault paths, so a "." or ".." would
+	// address the folder above, or the prefix itself.
+	vaultIDRule = "1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\""
+	idRules     = map[string]idRule{
+		"passports": {vaultstore.ValidID, "not a valid passport id: " + vaultIDRule},
+		"bindings":  {vaultstore.ValidID, "not a valid instance id: " + vaultIDRule},
+		// Widget ids become file names in the widgets directory.
+		"widgets": {schema.ValidWidgetID, "not a valid widget id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit"},
+	}
+)
+
+// validID reports whether the route takes id.
+func (rt *route) validID(id string) bool {
+	return !slices.Contains(rt.path, "{id}") || idRules[rt.path[0]].valid(id)
 }
 
 // match reports whether seg has the route's shape, and the id in it.
@@ -149,7 +181,7 @@ func (h *Handler) auditRefusedAPI(r *http.Request, rest, outcome string) {
 	if rt == nil || rt.audit == "" {
 		return
 	}
-	if !vaultstore.ValidID(id) {
+	if !rt.validID(id) {
 		id = "" // junk a caller sent, not a target
 	}
 	h.auditRefused(r, rt.audit, id, outcome)
@@ -169,13 +201,8 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "no such admin API route"))
 		return
 	}
-	if slices.Contains(rt.path, "{id}") && !vaultstore.ValidID(id) {
-		what := "passport"
-		if rt.path[0] == "bindings" {
-			what = "instance"
-		}
-		prob := problem.New(http.StatusBadRequest, "invalid_id",
-			"not a valid "+what+" id: 1 to 128 of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, without \"..\"")
+	if !rt.validID(id) {
+		prob := problem.New(http.StatusBadRequest, "invalid_id", idRules[rt.path[0]].problem)
 		_, rec := withAudit(ctx, rt.audit, "") // the id is junk a caller sent, not a target
 		h.auditAPI(r, rec, prob.Code)
 		problem.Write(w, prob)
@@ -183,7 +210,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 	}
 	ctx, rec := withAudit(ctx, rt.audit, id)
 	if !safeMethod(r.Method) {
-		if prob := checkMediaType(r, rt.needsBody); prob != nil {
+		if prob := checkMediaType(r, rt.mediaType, rt.needsBody); prob != nil {
 			h.auditAPI(r, rec, prob.Code)
 			problem.Write(w, prob)
 			return
@@ -235,7 +262,7 @@ func (b badRequest) Error() string { return string(b) }
 // serveAPI has refused other types already; here a body is needed, so a
 // request without a Content-Type is refused too.
 func readJSON(r *http.Request, v any) error {
-	if prob := checkMediaType(r, true); prob != nil {
+	if prob := checkMediaType(r, "", true); prob != nil {
 		return prob
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(v); err != nil {
@@ -265,23 +292,6 @@ func (h *Handler) listProviders(ctx context.Context) (any, error) {
 			Custom: strings.HasPrefix(n, "custom:"), Source: p.Source, CredentialsConfigured: configured})
 	}
 	return map[string]any{"providers": out}, nil
-}
-
-func (h *Handler) listWidgets() any {
-	var out []widgetView
-	for _, id := range h.Catalog.IDs() {
-		w, _ := h.Catalog.Widget(id)
-		v := widgetView{ID: id, Authentications: []authView{}}
-		if w.Bundled != nil {
-			v.BundledProvider = w.Bundled.Provider()
-		}
-		for _, au := range w.Auths {
-			v.Authentications = append(v.Authentications, authView{AuthKey: au.Key, Label: au.Label, Provider: au.Provider})
-		}
-		slices.SortFunc(v.Authentications, func(x, y authView) int { return strings.Compare(x.AuthKey, y.AuthKey) })
-		out = append(out, v)
-	}
-	return map[string]any{"widgets": out}
 }
 
 func (h *Handler) listPassports(ctx context.Context) (any, error) {

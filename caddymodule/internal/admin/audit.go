@@ -25,10 +25,8 @@ const (
 	ActionPassportDelete  Action = "passport.delete"
 	ActionBindingsUpdate  Action = "bindings.update"
 
-	// Widget package upload and delete are not served yet. Their routes
-	// get audited by naming these in the route's audit field (api.go);
-	// what the line should say beyond the target (the package's size, a
-	// bundled passport created) goes in with noteAudit.
+	// A widget package uploaded (with its size, and the bundled passport
+	// created for it) or deleted.
 	ActionWidgetUpload Action = "widget.upload"
 	ActionWidgetDelete Action = "widget.delete"
 )

@@ -74,16 +74,20 @@ func OriginOf(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// checkMediaType refuses a request body that is not labelled JSON, with
-// 415. The label is what stops cross-site forms: a form, or a fetch a page
-// may send to another origin without a CORS preflight, can only carry
-// text/plain, application/x-www-form-urlencoded or multipart/form-data
-// (all parsed happily by a lenient JSON decoder before). A request with
-// no Content-Type passes only when it has no body and the route needs none
+// checkMediaType refuses a request body not labelled with mediaType
+// (empty: application/json), with 415. The label is what stops cross-site
+// forms: a form, or a fetch a page may send to another origin without a
+// CORS preflight, can only carry text/plain,
+// application/x-www-form-urlencoded or multipart/form-data (all parsed
+// happily by a lenient JSON decoder before). A request with no
+// Content-Type passes only when it has no body and the route needs none
 // (disconnect, delete, an OAuth connect), so curl -X POST still works.
-func checkMediaType(r *http.Request, bodyNeeded bool) *problem.Problem {
+func checkMediaType(r *http.Request, mediaType string, bodyNeeded bool) *problem.Problem {
+	if mediaType == "" {
+		mediaType = "application/json"
+	}
 	refuse := problem.New(http.StatusUnsupportedMediaType, "unsupported_media_type",
-		"send the body as JSON, with Content-Type: application/json")
+		"send the body with Content-Type: "+mediaType)
 	vals := r.Header.Values("Content-Type")
 	switch len(vals) {
 	case 0:
@@ -92,7 +96,7 @@ func checkMediaType(r *http.Request, bodyNeeded bool) *problem.Problem {
 		}
 		return nil
 	case 1:
-		if mt, _, err := mime.ParseMediaType(vals[0]); err == nil && mt == "application/json" {
+		if mt, _, err := mime.ParseMediaType(vals[0]); err == nil && mt == mediaType {
 			return nil
 		}
 	}

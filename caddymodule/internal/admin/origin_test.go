@@ -76,7 +76,7 @@ func TestCheckMediaType(t *testing.T) {
 		if tc.contentType != "" {
 			r.Header.Set("Content-Type", tc.contentType)
 		}
-		if got := checkMediaType(r, tc.bodyNeeded) != nil; got != tc.refused {
+		if got := checkMediaType(r, "", tc.bodyNeeded) != nil; got != tc.refused {
 			t.Errorf("%q body %q needed=%v: refused %v, want %v", tc.contentType, tc.body, tc.bodyNeeded, got, tc.refused)
 		}
 	}

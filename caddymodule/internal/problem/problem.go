@@ -14,15 +14,26 @@ import (
 // widget or api at fault). It never carries a token or a secret: messages
 // are built from names, never from values read from Vault.
 type Problem struct {
-	Status     int    `json:"status"`
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	Param      string `json:"param,omitempty"`
-	Reason     string `json:"reason,omitempty"` // e.g. "reconnect_required"
-	Widget     string `json:"widget,omitempty"`
-	API        string `json:"api,omitempty"`
-	RetryAfter int    `json:"-"` // seconds; sets the Retry-After header
-	Allow      string `json:"-"` // methods allowed; sets the Allow header of a 405
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"param,omitempty"`
+	Reason  string `json:"reason,omitempty"` // e.g. "reconnect_required"
+	Widget  string `json:"widget,omitempty"`
+	API     string `json:"api,omitempty"`
+	// Errors lists every problem of a refused input (a widget package), so
+	// that all can be fixed at once.
+	Errors     []FieldProblem `json:"errors,omitempty"`
+	RetryAfter int            `json:"-"` // seconds; sets the Retry-After header
+	Allow      string         `json:"-"` // methods allowed; sets the Allow header of a 405
+}
+
+// FieldProblem is one problem of a refused input: the file it is in, the
+// field of that file (empty for the file as a whole) and what is wrong.
+type FieldProblem struct {
+	File    string `json:"file"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // Error implements error, so a problem can travel as one.
