@@ -53,6 +53,14 @@ type Flow struct {
 	// pasted credentials with it.
 	Refresh func(ctx context.Context, p *passport.Passport) (*passport.Passport, error)
 	Now     func() time.Time
+	// OnStatusChange, when set, is told when Finish or ConnectPasted makes
+	// active a passport that was reconnect_required (operator webhooks:
+	// the trouble they were told of is over). It is called after Vault
+	// took the connected passport, with that passport, the previous status
+	// and a reason in words. Connecting a passport that was inactive is an
+	// administrator's routine, not news, and is not told. It must not
+	// block (webhook.Notifier.Notify does not).
+	OnStatusChange func(p *passport.Passport, previous, reason string)
 }
 
 // StateTTL is how long an administrator has to finish a connect.
@@ -191,7 +199,17 @@ func (f *Flow) Finish(ctx context.Context, query url.Values) (*passport.Passport
 	if err != nil {
 		return nil, err
 	}
+	f.reconnected(rec.Passport.Status, next.Passport, "an administrator reconnected the passport through the provider's sign-in")
 	return next.Passport, nil
+}
+
+// reconnected tells OnStatusChange that p, previously previous, is active
+// again, if it was reconnect_required.
+func (f *Flow) reconnected(previous string, p *passport.Passport, reason string) {
+	if f.OnStatusChange == nil || previous != passport.StatusReconnectRequired || p.Status != passport.StatusActive {
+		return
+	}
+	f.OnStatusChange(p, previous, reason)
 }
 
 // fail records why a flow failed on the passport (inactive, last_error)

@@ -61,5 +61,8 @@ func (f *Flow) ConnectPasted(ctx context.Context, rec *vaultstore.Record, c Past
 		}
 		return nil, &Error{Reason: "invalid_credentials", Message: "Appspace did not accept the subject id and refresh token; the passport stays inactive."}
 	}
+	// Vault has held the passport as active since the paste was written;
+	// the redemption showed the credentials work, so the trouble is over.
+	f.reconnected(rec.Passport.Status, p, "an administrator reconnected the passport with new credentials")
 	return p, nil
 }

@@ -123,6 +123,16 @@ type Config struct {
 	// refreshed or marked reconnect_required (the cache stores it, so
 	// calls use the new token, or stop using the passport, at once).
 	Refreshed func(*passport.Passport)
+	// OnStatusChange, when set, is told each time this replica changed a
+	// passport's status in Vault: to reconnect_required when the provider
+	// refused its refresh token, and back to active when a later
+	// redemption worked. It is called after the write succeeded and only
+	// when previous differs from p.Status, so it fires once per
+	// transition, on the one replica holding the lease (operator
+	// webhooks: one notification per fleet). reason is in words, without
+	// tokens or the provider's body. It runs on the refresh path and must
+	// not block (webhook.Notifier.Notify does not).
+	OnStatusChange func(p *passport.Passport, previous, reason string)
 }
 
 func (c *Config) defaults() {
@@ -509,6 +519,7 @@ func (r *Refresher) save(ctx context.Context, rec *vaultstore.Record, tok *oauth
 			if r.cfg.Refreshed != nil {
 				r.cfg.Refreshed(next.Passport)
 			}
+			r.statusChanged(rec.Passport, next.Passport, reasonAccepted)
 			r.cfg.Logger.Info("passport refreshed", "passport", rec.Passport.ID, "provider", rec.Passport.Provider,
 				"expiry", next.Passport.Expiry.Format(time.RFC3339))
 			return next.Passport, nil
@@ -581,8 +592,9 @@ func (r *Refresher) writeBack(id string, changes map[string]string) {
 		time.Sleep(delay)
 		ctx, cancel := context.WithTimeout(r.detached, r.cfg.TokenTimeout)
 		rec, err := r.store.PassportRecord(ctx, id)
+		var next *vaultstore.Record
 		if err == nil {
-			_, err = r.store.UpdatePassport(ctx, rec, changes)
+			next, err = r.store.UpdatePassport(ctx, rec, changes)
 		}
 		cancel()
 		if err == nil {
@@ -590,6 +602,8 @@ func (r *Refresher) writeBack(id string, changes map[string]string) {
 			delete(r.pending, id)
 			r.mu.Unlock()
 			r.cfg.Logger.Warn("refreshed tokens saved to Vault after retrying", "passport", id)
+			// Only now is the passport active in Vault for every replica.
+			r.statusChanged(rec.Passport, next.Passport, reasonAccepted)
 			return
 		}
 		delay = min(2*delay, r.cfg.RetryMax)
@@ -623,6 +637,9 @@ func (r *Refresher) failed(ctx context.Context, rec *vaultstore.Record, staleTok
 			// The cache must stop serving the passport (and what was
 			// fetched with it) now, not when its copy next goes stale.
 			r.cfg.Refreshed(next.Passport)
+		}
+		if werr == nil && !connecting(rec.Passport) {
+			r.statusChanged(rec.Passport, next.Passport, "the provider refused the refresh token ("+reason+")")
 		}
 		r.setFailure(rec.Passport, "invalid_grant", r.cfg.ReconnectBackoff)
 		r.cfg.Logger.Warn("refresh token refused: passport needs reconnecting", "passport", id, "provider", rec.Passport.Provider,
