@@ -100,6 +100,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 			HTTPClient:      app.refresher.HTTPClient(),
 			DefaultLifetime: time.Hour,
 			Refresh:         app.refresher.Refresh,
+			OnStatusChange:  app.state.statusChanged,
 		},
 		Providers:   app.providers,
 		Credentials: app.refresher.Credentials,

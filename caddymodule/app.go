@@ -30,6 +30,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/webhook"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetdir"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
@@ -97,6 +98,10 @@ type App struct {
 	// Refresh tunes how passports' tokens are kept fresh.
 	Refresh RefreshConfig `json:"refresh,omitempty"`
 
+	// Webhooks are told when a passport needs reconnecting and when it
+	// works again.
+	Webhooks *WebhooksConfig `json:"webhooks,omitempty"`
+
 	// ContextKeys are the keys that verify signed caller contexts
 	// (handlers with caller_context signed).
 	ContextKeys ContextKeysConfig `json:"context_keys,omitempty"`
@@ -127,7 +132,8 @@ type App struct {
 	registry *atomic.Pointer[map[string]*provider.Provider]
 	started  *atomic.Bool // Start ran: changes reach the shared state
 	client   *upstream.Client
-	bg       context.Context // the app's own: ends when it is cleaned up
+	notifier *webhook.Notifier // nil without webhooks
+	bg       context.Context   // the app's own: ends when it is cleaned up
 	logger   *zap.Logger
 }
 
@@ -220,6 +226,22 @@ func (v *VaultConfig) auth() vaultstore.AuthConfig {
 		a.KubernetesMount, a.KubernetesRole, a.ServiceAccountTokenFile = v.Kubernetes.Mount, v.Kubernetes.Role, v.Kubernetes.TokenFile
 	}
 	return a
+}
+
+// WebhooksConfig sends operators an event when a passport becomes
+// reconnect_required (the provider refused its refresh token) and when it
+// is active again: a POST of JSON {id, type, passport, provider, time,
+// reason}, signed in the Widgetgate-Signature header (t=<unix>,v1=<hex
+// HMAC-SHA256 of "<t>.<body>">) with the key at <prefix>/webhook, field
+// signing_key. In a fleet, the replica that made the change sends it, so
+// each transition is sent once.
+type WebhooksConfig struct {
+	// URLs each receive every event; a URL that fails is retried with
+	// backoff without holding up the others.
+	URLs []string `json:"urls,omitempty"`
+	// RetryFor is how long an event is retried at a URL that fails.
+	// Default 10m.
+	RetryFor caddy.Duration `json:"retry_for,omitempty"`
 }
 
 // RefreshConfig tunes token refresh. Client credentials of built-in
@@ -406,6 +428,15 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		Egress:                policy,
 		Compression:           a.Upstream.Compression,
 	})
+	if a.Webhooks != nil && len(a.Webhooks.URLs) > 0 {
+		a.notifier, err = webhook.New(webhook.Config{
+			URLs: a.Webhooks.URLs, Key: a.store.WebhookKey, RetryFor: time.Duration(a.Webhooks.RetryFor),
+			Logger: slog.New(zapslog.NewHandler(a.logger.Core())),
+		})
+		if err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+	}
 	a.logger.Info("widgets loaded", zap.String("dir", a.WidgetsDir), zap.Int("widgets", a.widgets.Len()))
 	return nil
 }
@@ -463,7 +494,8 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 			Dial:    policy.DialContext(cmp.Or(time.Duration(a.Upstream.DialTimeout), upstream.DefaultDialTimeout), 30*time.Second),
 			RootCAs: roots,
 			// The cache is built just below; refreshes only start later.
-			Refreshed: func(p *passport.Passport) { s.cache.Update(p) },
+			Refreshed:      func(p *passport.Passport) { s.cache.Update(p) },
+			OnStatusChange: s.statusChanged,
 		})
 		cacheCfg.Refresh = s.refresher.Refresh
 	}
@@ -506,6 +538,7 @@ func (a *App) Start() error {
 	// the fan-out stage its policy.
 	a.state.providers.Store(a.registry.Load())
 	a.started.Store(true)
+	a.state.notifier.Store(a.notifier)
 	a.state.fanout.SetConfig(a.fanoutConfig(a.fanoutObs))
 	var err error
 	a.state.start.Do(func() { err = a.state.run(a) })
@@ -513,6 +546,7 @@ func (a *App) Start() error {
 		return err
 	}
 	go a.importSecrets(*a.registry.Load())
+	go a.notifier.Run(a.bg)
 	go a.widgets.Watch(a.bg, widgetdir.WatchOptions{Poll: cmp.Or(time.Duration(a.WidgetsPollInterval), 30*time.Second)})
 	return nil
 }

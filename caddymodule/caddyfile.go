@@ -24,6 +24,7 @@ func init() {
 //	{
 //		widgetgate {
 //			widgets_dir <path>
+//			widgets_poll_interval <duration>
 //			allow_http_upstreams
 //			cache_ttl <duration>
 //			cache_max_instances <n>
@@ -84,6 +85,10 @@ func init() {
 //				max_bytes <size>
 //				max_entry_bytes <size>
 //				stale_if_error <duration>
+//			}
+//			webhooks {
+//				urls <url>...
+//				retry_for <duration>
 //			}
 //			rate_limits {
 //				max_retry_after <duration>
@@ -153,6 +158,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.ResponseCache.unmarshal(d)
 		case "rate_limits":
 			err = a.RateLimits.unmarshal(d)
+		case "webhooks":
+			if a.Webhooks == nil {
+				a.Webhooks = new(WebhooksConfig)
+			}
+			err = a.Webhooks.unmarshal(d)
+		case "widgets_poll_interval":
+			err = durationArg(d, &a.WidgetsPollInterval)
 		default:
 			return d.Errf("unrecognized widgetgate option %q", d.Val())
 		}
@@ -265,6 +277,28 @@ func (c *KubernetesConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.TokenFile)
 		default:
 			return d.Errf("unrecognized kubernetes option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *WebhooksConfig) unmarshal(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "urls":
+			urls := d.RemainingArgs()
+			if len(urls) == 0 {
+				return d.ArgErr()
+			}
+			w.URLs = append(w.URLs, urls...)
+		case "retry_for":
+			err = durationArg(d, &w.RetryFor)
+		default:
+			return d.Errf("unrecognized webhooks option %q", d.Val())
 		}
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/webhook"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
 
@@ -44,6 +46,9 @@ type state struct {
 	// refresher looks providers up here, so a reload that adds a widget
 	// package is seen by refreshes at once.
 	providers atomic.Pointer[map[string]*provider.Provider]
+	// notifier sends the operator webhooks of the newest app that
+	// started; nil when it has none.
+	notifier atomic.Pointer[webhook.Notifier]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -61,6 +66,16 @@ func stateKey(settings any) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// statusChanged tells the operator webhooks that this replica changed a
+// passport's status (refresh and connect call it once per transition,
+// after Vault took it).
+func (s *state) statusChanged(p *passport.Passport, previous, reason string) {
+	if ev, ok := webhook.StatusEvent(p, reason, time.Now()); ok {
+		s.notifier.Load().Notify(ev)
+	}
+	s.logger.Info("passport status changed", "passport", p.ID, "provider", p.Provider, "from", previous, "to", p.Status, "reason", reason)
 }
 
 // provider looks name up in the newest started app's registry.

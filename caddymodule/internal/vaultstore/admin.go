@@ -148,3 +148,17 @@ func (s *Store) AdminToken(ctx context.Context) (string, error) {
 	}
 	return str(data, "token"), nil
 }
+
+// WebhookKey reads the key operator webhooks are signed with,
+// <prefix>/webhook (field signing_key).
+func (s *Store) WebhookKey(ctx context.Context) ([]byte, error) {
+	data, err := s.get(ctx, s.prefix+"/webhook")
+	if err != nil {
+		return nil, err
+	}
+	key := str(data, "signing_key")
+	if len(key) < 16 {
+		return nil, fmt.Errorf("%s/webhook: signing_key must be at least 16 bytes", s.prefix)
+	}
+	return []byte(key), nil
+}

@@ -12,6 +12,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"time"
+
+	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 )
 
 // Event types.
@@ -47,6 +49,22 @@ type Event struct {
 // (in UTC).
 func NewEvent(typ, passportID, provider, reason string, now time.Time) Event {
 	return Event{ID: newID(), Type: typ, Passport: passportID, Provider: provider, Time: now.UTC(), Reason: reason}
+}
+
+// eventTypes are the passport statuses operators are told of.
+var eventTypes = map[string]string{
+	passport.StatusReconnectRequired: TypeReconnectRequired,
+	passport.StatusActive:            TypeActive,
+}
+
+// StatusEvent returns the event telling that p has its status now, and
+// false when operators are not told of that status.
+func StatusEvent(p *passport.Passport, reason string, now time.Time) (Event, bool) {
+	typ, ok := eventTypes[p.Status]
+	if !ok {
+		return Event{}, false
+	}
+	return NewEvent(typ, p.ID, p.Provider, reason, now), true
 }
 
 // newID returns 128 random bits in hex: unique without coordination
