@@ -73,6 +73,12 @@ func crmSchema(name string) string {
 
 func startAdmin(t *testing.T) *adminEnv {
 	t.Helper()
+	return startAdminWith(t, options{})
+}
+
+// startAdminWith is startAdmin with more global options (opt.globalExtra).
+func startAdminWith(t *testing.T, opt options) *adminEnv {
+	t.Helper()
 	profile := map[string]any{"data": map[string]any{"mail": "ada@example.com", "uid": 42, "display": "Ada Lovelace"}}
 	variants := map[string]authserver.Config{
 		"crm":         {ParamNames: map[string]string{"client_id": "app_id"}},
@@ -116,6 +122,7 @@ func startAdmin(t *testing.T) *adminEnv {
 		t.Fatalf("hash-password: %v\n%s", err, hash)
 	}
 	a.env = start(t, options{
+		globalExtra:  opt.globalExtra,
 		extraWidgets: widgets,
 		extraRoutes: "route /admin/* {\n\t\twidgetgate_admin {\n\t\t\ttoken_file " + tokenFile + "\n\t\t\tpublic_url " + lbURL + "\n\t\t}\n\t}\n" +
 			"\troute /ops/* {\n\t\tbasic_auth {\n\t\t\t" + opsUser + " " + strings.TrimSpace(hash) + "\n\t\t}\n" +
