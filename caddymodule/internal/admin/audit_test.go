@@ -1,15 +1,20 @@
 package admin
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +27,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetdir"
 )
 
 // Canaries: every secret the flows below handle. None may reach the audit
@@ -336,4 +342,73 @@ func TestAuditActor(t *testing.T) {
 		t.Fatalf("bindings: %d", status)
 	}
 	w.expectLine("auth directive, no header", map[string]any{"actor": "admin", "auth": "auth_directive"})
+}
+
+// widgetZip is a widget package ZIP whose one API calls url.
+func widgetZip(t *testing.T, url string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	f, _ := zw.Create("schema.json")
+	fmt.Fprintf(f, `{"authentications": [{"authenticationType": "passport", "authKey": "k", "metadata": {"passportProvider": "google"}}],
+  "authenticatedApis": [{"name": "a", "url": %q, "method": "GET", "authenticationKey": "k",
+    "headers": {"Authorization": "Bearer {authorization.k.token}"}}]}`, url)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestAuditWidgetActions: uploads and deletes of widget packages, on a
+// real widgets directory, are one audit line each, with the package's
+// size; refusals carry their problem code and write nothing.
+func TestAuditWidgetActions(t *testing.T) {
+	w := newAuditWorld(t, "")
+	dir := t.TempDir()
+	wd, err := widgetdir.Open(dir, widgetdir.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.h.Widgets = wd
+	auth := []string{"Authorization", "Bearer " + canaryAdminToken, "Content-Type", "application/zip"}
+	good := widgetZip(t, "https://api.example.com/v1/items")
+
+	if status, out := w.do("PUT", "/admin/api/widgets/cal", good, auth...); status != 200 {
+		t.Fatalf("upload: %d %v", status, out)
+	}
+	w.expectLine("upload", map[string]any{"action": "widget.upload", "target": "cal", "outcome": "ok", "bytes": len(good)})
+	if _, ok := wd.Widget("cal"); !ok {
+		t.Fatal("the uploaded widget does not serve")
+	}
+
+	bad := widgetZip(t, "ftp://api.example.com/{param.x")
+	status, out := w.do("PUT", "/admin/api/widgets/other", bad, auth...)
+	if status != 422 || out["code"] != "invalid_package" || len(out["errors"].([]any)) == 0 {
+		t.Fatalf("bad upload: %d %v", status, out)
+	}
+	w.expectLine("bad upload", map[string]any{"action": "widget.upload", "target": "other", "outcome": "invalid_package"})
+	if _, err := os.Stat(filepath.Join(dir, "other.zip")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused package was written: %v", err)
+	}
+
+	if status, _ := w.do("PUT", "/admin/api/widgets/cal", good, "Authorization", "Bearer "+canaryAdminToken, "Content-Type", "text/plain"); status != 415 {
+		t.Fatalf("upload as text/plain: %d", status)
+	}
+	w.expectLine("upload as text/plain", map[string]any{"action": "widget.upload", "target": "cal", "outcome": "unsupported_media_type"})
+
+	if status, _ := w.do("DELETE", "/admin/api/widgets/cal", "", "Authorization", "Bearer "+canaryAdminToken); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	w.expectLine("delete", map[string]any{"action": "widget.delete", "target": "cal", "outcome": "ok"})
+	if status, _ := w.do("DELETE", "/admin/api/widgets/cal", "", "Authorization", "Bearer "+canaryAdminToken); status != 404 {
+		t.Fatalf("delete again: %d", status)
+	}
+	w.expectLine("delete again", map[string]any{"action": "widget.delete", "target": "cal", "outcome": "unknown_widget"})
+	if status, _ := w.do("DELETE", "/admin/api/widgets/..", "", "Authorization", "Bearer "+canaryAdminToken); status != 400 {
+		t.Fatalf("delete ..: %d", status)
+	}
+	w.expectLine("delete ..", map[string]any{"action": "widget.delete", "target": "", "outcome": "invalid_id"})
+	if strings.Contains(w.audit.String(), canaryAdminToken) {
+		t.Error("the audit log holds the admin token")
+	}
 }
