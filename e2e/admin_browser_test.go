@@ -28,8 +28,15 @@ import (
 // authorization server), see the passport Active with the account's
 // email, bind it to a widget instance on the page; then, after this test
 // has made a widget call with the token the provider issued, Disconnect
-// it and see it Inactive. No Vault entry is written by hand. Screenshots
-// go to e2e/browser/out/admin/.
+// it and see it Inactive. Then the widget packages: the refused ones
+// (changed on disk under the running gateway) are listed with every
+// error; a package uploaded through the page's file input serves and its
+// bundled passport is ready to connect; a package with two problems is
+// refused with both listed and nothing written; 409 and 413 say why;
+// Delete removes packages. Last, a passport the provider stops accepting
+// (its refresh answered invalid_grant) raises the reconnect banner, which
+// goes once it is reconnected in the pop-up. Only that passport is
+// written to Vault by hand. Screenshots go to e2e/browser/out/admin/.
 func TestAdminBrowser(t *testing.T) {
 	node, chromium := browserDeps(t)
 
@@ -92,6 +99,17 @@ func TestAdminBrowser(t *testing.T) {
 	callPath := "/sidecar/widgets/" + widget + "/apis/getData"
 	var answers bytes.Buffer // every admin API answer this test reads, for the canary check
 
+	// Widget packages: the ZIPs the page uploads, and two packages refused
+	// on disk before the page opens.
+	uploads := uploadPackages(t, e.provURL, asSrv.URL)
+	refusePackages(t, e, token, &answers)
+	const (
+		lobbyPassport = "pp-lobby-crm"
+		lobbyName     = "Lobby CRM <img src=x>" // markup, shown as text
+		lobbyInstance = "banner-screen"
+		lobbyRefresh  = "rt-unknown-to-the-provider"
+	)
+
 	out, err := filepath.Abs(filepath.Join("browser", "out", "admin"))
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +123,9 @@ func TestAdminBrowser(t *testing.T) {
 		"ADMIN_URL="+e.gw.URL+"/admin/", "ADMIN_TOKEN="+token,
 		"PROVIDER="+provider, "EXPECT_EMAIL="+email, "EXPECT_NAME="+name,
 		"BIND_INSTANCE="+instance, "BIND_AUTH_KEY=crm", "PAUSE_AFTER_CONNECT=1",
+		"UPLOAD_DIR="+uploads, "UPLOAD_GOOD="+uploadGood, "UPLOAD_BAD="+uploadBad, "UPLOAD_HUGE="+uploadHuge,
+		"FOLDER_WIDGET="+widget, "REFUSED="+refusedNew+":not-serving,"+refusedOlder+":serving",
+		"RECONNECT_PASSPORT="+lobbyPassport, "RECONNECT_NAME="+lobbyName,
 		"OUT_DIR="+out, "CHROMIUM_BIN="+chromium)
 	cmd.WaitDelay = 10 * time.Second
 	var output lockedBuffer
@@ -121,6 +142,7 @@ func TestAdminBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
+	reconnect := make(chan struct{}, 1)
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -131,6 +153,12 @@ func TestAdminBrowser(t *testing.T) {
 			if id, ok := strings.CutPrefix(line, "READY passport="); ok {
 				select {
 				case ready <- id:
+				default:
+				}
+			}
+			if line == "READY reconnect" {
+				select {
+				case reconnect <- struct{}{}:
 				default:
 				}
 			}
@@ -186,6 +214,17 @@ func TestAdminBrowser(t *testing.T) {
 		}
 	}
 	io.WriteString(stdin, "continue\n")
+
+	// The page has done the widget packages and waits for a passport that
+	// needs reconnecting: make one, the way a provider does it.
+	reconnected := false
+	select {
+	case <-reconnect:
+		needReconnecting(t, e, token, &answers, lobbyPassport, provider, lobbyName, lobbyRefresh, lobbyInstance, callPath)
+		io.WriteString(stdin, "continue\n")
+		reconnected = true
+	case <-scanned:
+	}
 	stdin.Close()
 	<-scanned
 	err = cmd.Wait()
@@ -215,6 +254,20 @@ func TestAdminBrowser(t *testing.T) {
 		t.Errorf("widget call after disconnecting: %d %s", r.status, r.raw)
 	}
 
+	// The widget packages, as the page left them; the passport reconnected
+	// on the page serves its instance again.
+	checkUploadsAfter(t, e, token, &answers)
+	if !reconnected {
+		t.Error("admin.test.mjs finished without asking for a passport that needs reconnecting")
+	} else {
+		if p := adminPageAPI(t, e, token, "GET", "passports/"+lobbyPassport, &answers); p.json["status"] != "active" {
+			t.Errorf("%s after reconnecting on the page: %d %s", lobbyPassport, p.status, p.raw)
+		}
+		if r := e.call(t, "POST", callPath, `{}`, "X-Widget-Instance", lobbyInstance); r.status != 200 || r.json["isSuccess"] != true {
+			t.Errorf("widget call after reconnecting %s on the page: %d %s", lobbyPassport, r.status, r.raw)
+		}
+	}
+
 	// Canary: no token or secret in what the admin API answered, in
 	// widgetgate's logs, or in the page's console.
 	for _, path := range []string{"providers", "passports", "widgets", "bindings"} {
@@ -222,7 +275,7 @@ func TestAdminBrowser(t *testing.T) {
 	}
 	console, _ := os.ReadFile(filepath.Join(out, "console.log"))
 	mu.Lock()
-	secrets := append([]string{asClientSecret, refresh}, issued...)
+	secrets := append([]string{asClientSecret, refresh, lobbyRefresh, "at-expired-" + lobbyPassport}, issued...)
 	mu.Unlock()
 	for _, s := range secrets {
 		if s == "" {
@@ -236,7 +289,8 @@ func TestAdminBrowser(t *testing.T) {
 		t.Error("the admin token appears in widgetgate's log")
 	}
 
-	for _, shot := range []string{"admin-active.png", "admin-inactive.png"} {
+	for _, shot := range []string{"admin-active.png", "admin-inactive.png", "admin-refused-packages.png",
+		"admin-upload-ok.png", "admin-upload-refused.png", "admin-reconnect-banner.png", "admin-reconnected.png"} {
 		if fi, err := os.Stat(filepath.Join(out, shot)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s missing: %v", shot, err)
 		}

@@ -9,9 +9,15 @@
 // What an administrator does: open the page, give the admin token, click
 // Connect on a bundled passport, click Allow in the provider's pop-up, see
 // the passport Active with the account's email; then Disconnect it and
-// see it Inactive. Screenshots of both states go to OUT_DIR. It exits
-// non-zero, saying why, on any failure, including any error in the page's
-// console.
+// see it Inactive. Then, when UPLOAD_DIR is set, the widget packages:
+// the refused ones are listed with every error; a package uploaded through
+// the file input serves and its bundled passport is ready to connect; a
+// package with problems is refused with each one listed and nothing
+// written; a folder's id (409) and an oversized package (413) say why;
+// Delete removes a package. Last, with RECONNECT_PASSPORT, the banner for
+// passports that need reconnecting. Screenshots of each state go to
+// OUT_DIR. It exits non-zero, saying why, on any failure, including any
+// error in the page's console other than the refusals it provokes.
 //
 // Environment:
 //   ADMIN_URL      the operator page (required)
@@ -27,9 +33,25 @@
 //                  once connected (and bound), print "READY passport=<id>"
 //                  and wait for a line "continue" on stdin before
 //                  disconnecting (the Go test calls a widget meanwhile)
+//   UPLOAD_DIR     a folder holding <id>.zip for each of the following (the
+//                  widget id is prefilled from the file name):
+//   UPLOAD_GOOD    a package bundling a passport (custom:<id>); it is
+//                  uploaded, checked, then deleted on the page
+//   UPLOAD_BAD     a package with two problems (422 invalid_package)
+//   UPLOAD_HUGE    a package over the size bound (413 package_too_large)
+//   FOLDER_WIDGET  a widget served from a folder: uploading under its id is 409
+//   REFUSED        the refused packages api/widgets lists, as
+//                  id:serving|not-serving,…; the not-serving ones are
+//                  deleted on the page
+//   RECONNECT_PASSPORT, RECONNECT_NAME
+//                  when set: print "READY reconnect" and wait for
+//                  "continue" (the Go test makes that passport
+//                  reconnect_required meanwhile), then Reload, see the
+//                  banner name it, reconnect it in the pop-up, see the
+//                  banner go
 //   OUT_DIR        screenshots and console.log (default e2e/browser/out/admin)
 //   CHROMIUM_BIN   default /usr/bin/chromium
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { launch } from './launch.mjs';
@@ -42,6 +64,17 @@ const PROVIDER = process.env.PROVIDER || 'custom:my-api-connector';
 const BIND_INSTANCE = process.env.BIND_INSTANCE || '';
 const BIND_AUTH_KEY = process.env.BIND_AUTH_KEY || '';
 const PAUSE = process.env.PAUSE_AFTER_CONNECT === '1';
+const UPLOAD_DIR = process.env.UPLOAD_DIR || '';
+const UPLOAD_GOOD = process.env.UPLOAD_GOOD || '';
+const UPLOAD_BAD = process.env.UPLOAD_BAD || '';
+const UPLOAD_HUGE = process.env.UPLOAD_HUGE || '';
+const FOLDER_WIDGET = process.env.FOLDER_WIDGET || '';
+const REFUSED = (process.env.REFUSED || '').split(',').filter(Boolean).map((s) => {
+  const [id, serving] = s.split(':');
+  return { id, serving: serving === 'serving' };
+});
+const RECONNECT_PASSPORT = process.env.RECONNECT_PASSPORT || '';
+const RECONNECT_NAME = process.env.RECONNECT_NAME || RECONNECT_PASSPORT;
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out', 'admin');
 const TIMEOUT = 30_000;
 
@@ -70,6 +103,14 @@ const errors = [];
 let tokenGiven = false;
 const early401 = [];
 let authHint = false;
+// Refusals the test provokes on purpose (an upload answered 422, 409,
+// 413): Chromium logs each failed request as a console error. Each entry
+// allows one such message for that API URL and status.
+const provoked = [];
+const apiURL = (path) => new URL('api/' + path, ADMIN_URL).href;
+const expectRefusal = (path, status) => provoked.push({ url: apiURL(path), status });
+// Every dialog (window.confirm) is accepted, and kept here.
+const dialogs = [];
 function watch(page, label) {
   page.on('console', (msg) => {
     const where = msg.location()?.url ?? '';
@@ -83,6 +124,11 @@ function watch(page, label) {
       early401.push(`${label}: ${msg.text()} (${where})`);
       return;
     }
+    const i = provoked.findIndex((p) => where === p.url && msg.text().includes(`status of ${p.status}`));
+    if (label === 'admin' && i >= 0) {
+      provoked.splice(i, 1);
+      return;
+    }
     errors.push(`${label}: ${msg.text()} (${where || pageURL})`);
   });
   page.on('pageerror', (err) => {
@@ -91,21 +137,73 @@ function watch(page, label) {
   });
   page.on('dialog', async (d) => {
     writeFileSync(consoleLog, `[${label}] [dialog ${d.type()}] ${d.message()}\n`, { flag: 'a' });
+    dialogs.push(d.message());
     await d.accept().catch(() => {});
   });
 }
 
+// stdin's lines, read by waitForGo: one reader for every pause.
+let stdinLines = null;
 async function waitForGo() {
-  const rl = createInterface({ input: process.stdin });
-  try {
-    for await (const line of rl) {
-      if (line.trim() === 'continue') return;
-    }
-  } finally {
-    rl.close();
+  stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  for (;;) {
+    const { value, done } = await stdinLines.next();
+    if (done) throw new Error('stdin closed before "continue"');
+    if (value.trim() === 'continue') return;
   }
-  throw new Error('stdin closed before "continue"');
 }
+
+// adminAPI reads the admin API as the test itself (not through the page).
+async function adminAPI(method, path) {
+  const res = await context.request.fetch(apiURL(path), {
+    method, headers: ADMIN_TOKEN ? { Authorization: 'Bearer ' + ADMIN_TOKEN } : {},
+  });
+  let json = null;
+  try { json = await res.json(); } catch { /* not JSON */ }
+  return { status: res.status(), json };
+}
+
+// upload picks file in the page's file input, checks the widget id it
+// prefills, optionally types another, clicks Upload and returns the API's
+// answer ({status, headers} of the request, or {failed} when it got no
+// answer). Chromium does not keep the body of such an answer for the
+// inspector, so refused uploads are sent again by replay to see the
+// problem the page was given.
+async function upload(page, file, { prefill, id } = {}) {
+  await page.locator('#upload-file').setInputFiles(file);
+  const got = await page.locator('#upload-id').inputValue();
+  if (prefill !== undefined && got !== prefill) fail(`picking ${file} prefills the widget id ${JSON.stringify(got)}, want ${JSON.stringify(prefill)}`);
+  if (id !== undefined) await page.locator('#upload-id').fill(id);
+  const url = apiURL('widgets/' + encodeURIComponent(id ?? got));
+  const isIt = (req) => req.url() === url && req.method() === 'PUT';
+  const answered = page.waitForResponse((r) => isIt(r.request()), { timeout: TIMEOUT })
+    .then(async (r) => ({ status: r.status(), headers: await r.request().allHeaders() }));
+  const failed = page.waitForEvent('requestfailed', { predicate: isIt, timeout: TIMEOUT })
+    .then((req) => ({ failed: req.failure()?.errorText || 'failed' }));
+  const [out] = await Promise.all([Promise.race([answered, failed]), page.locator('#upload-submit').click()]);
+  answered.catch(() => {});
+  failed.catch(() => {});
+  await page.locator('#upload-submit:not([disabled])').waitFor({ state: 'attached' });
+  return out;
+}
+
+// replay sends a refused upload again, as the test, for the problem the
+// API answers (a refused upload writes nothing).
+async function replay(id, file) {
+  const res = await context.request.fetch(apiURL('widgets/' + encodeURIComponent(id)), {
+    method: 'PUT', data: readFileSync(file),
+    headers: { 'Content-Type': 'application/zip', ...(ADMIN_TOKEN ? { Authorization: 'Bearer ' + ADMIN_TOKEN } : {}) },
+  });
+  let json = null;
+  try { json = await res.json(); } catch { /* not JSON */ }
+  return { status: res.status(), json };
+}
+
+// says reports whether the page's sentence carries the API's message (the
+// page starts it with a capital and may end it with a full stop).
+const says = (shown, message) => !!message && shown.toLowerCase().includes(message.toLowerCase());
+
+const texts = (loc) => loc.evaluateAll((els) => els.map((e) => e.textContent));
 
 const rowOf = (page, id) => page.locator(`#passport-rows tr[data-passport="${id}"]`);
 
@@ -255,6 +353,165 @@ try {
   if (ADMIN_TOKEN && !stored.includes(ADMIN_TOKEN)) fail('the admin token is not kept in sessionStorage');
   const html = await page.content();
   if (ADMIN_TOKEN && html.includes(ADMIN_TOKEN)) fail('the admin token appears in the page');
+
+  // 8. Widget packages: first the refused ones, listed with every error.
+  if (UPLOAD_DIR) {
+    const listed = await adminAPI('GET', 'widgets');
+    const problems = listed.json?.problems ?? [];
+    const section = page.locator('#problems');
+    if (!await section.isVisible()) fail('the Refused packages section is not shown while api/widgets lists problems');
+    const heading = (await section.locator('h3').innerText().catch(() => '')).trim();
+    if (heading !== 'Refused packages') fail(`the refused packages' heading reads ${JSON.stringify(heading)}`);
+    if (await page.locator('#problem-list > li').count() !== problems.length) fail(`the page lists ${await page.locator('#problem-list > li').count()} refused packages, api/widgets ${problems.length}`);
+    for (const want of REFUSED) {
+      const pb = problems.find((p) => p.widget === want.id);
+      const item = page.locator(`#problem-list > li[data-widget="${want.id}"]`);
+      if (!pb || pb.serving !== want.serving) { fail(`api/widgets: ${want.id} ${pb ? 'serving=' + pb.serving : 'not listed'}, want serving=${want.serving}`); continue; }
+      if (await item.count() !== 1) { fail(`the refused package ${want.id} is not listed on the page`); continue; }
+      const serving = (await item.locator('[data-field="serving"]').innerText()).trim();
+      const wantServing = want.serving ? 'previous version still serves' : 'not serving';
+      if (serving !== wantServing) fail(`the refused package ${want.id} says ${JSON.stringify(serving)}, want ${JSON.stringify(wantServing)}`);
+      const lines = await texts(item.locator('[data-field="errors"] > li'));
+      if (JSON.stringify(lines) !== JSON.stringify(pb.errors)) fail(`the refused package ${want.id} lists ${JSON.stringify(lines)}, want every error ${JSON.stringify(pb.errors)}`);
+      const row = page.locator(`#widget-rows tr[data-widget="${want.id}"]`);
+      if (want.serving && await row.getAttribute('data-refused').catch(() => null) !== 'true') fail(`${want.id}'s row does not say its newer version was refused`);
+      if (!want.serving && await row.count() !== 0) fail(`${want.id}, refused and not serving, has a row among the serving widgets`);
+      log(`ok: refused package ${want.id} (${serving}) lists its ${lines.length} error(s)`);
+    }
+    await section.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(OUT_DIR, 'admin-refused-packages.png'), fullPage: true });
+  }
+
+  // 9. Upload a good package: it serves, and its bundled passport is
+  // there, highlighted, ready to connect.
+  if (UPLOAD_DIR && UPLOAD_GOOD) {
+    const r = await upload(page, join(UPLOAD_DIR, UPLOAD_GOOD + '.zip'), { prefill: UPLOAD_GOOD });
+    if (r.status !== 200) throw new Error(`uploading ${UPLOAD_GOOD}: ${JSON.stringify(r)}`);
+    if (r.headers['content-type'] !== 'application/zip') fail(`the upload was sent as ${JSON.stringify(r.headers['content-type'])}, want application/zip`);
+    if (ADMIN_TOKEN && r.headers.authorization !== 'Bearer ' + ADMIN_TOKEN) fail('the upload did not carry the admin token');
+    const pp = ((await adminAPI('GET', 'passports')).json?.passports ?? []).find((p) => p.provider === 'custom:' + UPLOAD_GOOD);
+    if (!pp || pp.status !== 'inactive') throw new Error(`no inactive custom:${UPLOAD_GOOD} passport after the upload: ${JSON.stringify(pp)}`);
+    await page.locator(`#widget-rows tr[data-widget="${UPLOAD_GOOD}"]`).waitFor({ state: 'visible' });
+    const ready = page.locator(`#passport-rows tr[data-passport="${pp.id}"][data-ready="true"]`);
+    await ready.waitFor({ state: 'visible' }).catch(() => fail(`the uploaded package's passport ${pp.id} is not highlighted`));
+    const tag = (await ready.locator('[data-field="ready"]').innerText().catch(() => '')).trim();
+    if (tag !== 'Ready to connect') fail(`the uploaded passport's tag reads ${JSON.stringify(tag)}, want "Ready to connect"`);
+    const connect = ready.locator('button[data-action="connect"]');
+    if (!await connect.isVisible() || (await connect.innerText()).trim() !== 'Connect') fail(`the uploaded passport ${pp.id} has no visible Connect button`);
+    if (await ready.getAttribute('data-status') !== 'inactive') fail(`the uploaded passport ${pp.id} is not Inactive`);
+    const ok = (await page.locator('#upload-ok').innerText().catch(() => '')).trim();
+    if (!ok.includes('ready to connect')) fail(`after uploading, the page says ${JSON.stringify(ok)}`);
+    if (await page.locator('#upload-error').isVisible()) fail('an upload error is shown after a good upload');
+    const bound = page.locator(`#instances tr[data-widget="${UPLOAD_GOOD}"]`);
+    if (BIND_INSTANCE && await bound.count() < 1) fail(`the bindings do not offer the uploaded widget ${UPLOAD_GOOD}`);
+    const api = await adminAPI('GET', 'widgets');
+    if (!(api.json?.widgets ?? []).some((w) => w.id === UPLOAD_GOOD && w.bundledProvider === 'custom:' + UPLOAD_GOOD)) fail(`api/widgets does not list ${UPLOAD_GOOD} after the upload`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    if (overflow > 0) fail(`the page scrolls sideways at 1400 px after the upload (${overflow} px)`);
+    log(`ok: ${UPLOAD_GOOD} uploaded; its passport ${pp.id} is ready to connect`);
+    await page.screenshot({ path: join(OUT_DIR, 'admin-upload-ok.png'), fullPage: true });
+
+    // 10. A package with two problems: both listed, as text; nothing written.
+    expectRefusal('widgets/' + UPLOAD_BAD, 422);
+    const badAnswer = await upload(page, join(UPLOAD_DIR, UPLOAD_BAD + '.zip'), { prefill: UPLOAD_BAD });
+    const bad = await replay(UPLOAD_BAD, join(UPLOAD_DIR, UPLOAD_BAD + '.zip'));
+    if (badAnswer.status !== 422 || bad.status !== 422 || bad.json?.code !== 'invalid_package' || (bad.json?.errors ?? []).length !== 2) {
+      fail(`uploading ${UPLOAD_BAD}: want 422 invalid_package with two errors, got ${JSON.stringify(badAnswer)} (replayed: ${JSON.stringify(bad)})`);
+    }
+    await page.locator('#upload-error').waitFor({ state: 'visible' });
+    const want = (bad.json?.errors ?? []).map((e) => `${e.file}: ${e.field}: ${e.message}`);
+    const shown = await texts(page.locator('#upload-error-list > li'));
+    if (shown.length !== 2 || JSON.stringify(shown) !== JSON.stringify(want)) fail(`the refused upload lists ${JSON.stringify(shown)}, want ${JSON.stringify(want)}`);
+    const headline = await page.locator('#upload-error-text').innerText();
+    if (!says(headline, bad.json?.message)) fail(`the refused upload says ${JSON.stringify(headline)}, not the problem's message`);
+    if (await page.locator('#upload-error img, #upload-error b, #app img').count() !== 0 || await page.evaluate(() => window.__pwned) !== undefined) {
+      fail('markup from the refused package became elements on the page');
+    }
+    if (await page.locator(`#widget-rows tr[data-widget="${UPLOAD_BAD}"]`).count() !== 0) fail(`the refused ${UPLOAD_BAD} appears among the widgets`);
+    const after = await adminAPI('GET', 'widgets');
+    if ((after.json?.widgets ?? []).some((w) => w.id === UPLOAD_BAD) || (after.json?.problems ?? []).some((p) => p.widget === UPLOAD_BAD)) {
+      fail(`api/widgets lists ${UPLOAD_BAD} after its upload was refused`);
+    }
+    log(`ok: ${UPLOAD_BAD} refused, both problems listed: ${JSON.stringify(shown)}`);
+    await page.locator('#upload-widget').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(OUT_DIR, 'admin-upload-refused.png'), fullPage: true });
+
+    // 11. Under the id of a folder package: 409, said as the API says it.
+    if (FOLDER_WIDGET) {
+      expectRefusal('widgets/' + FOLDER_WIDGET, 409);
+      const before = dialogs.length;
+      const a409 = await upload(page, join(UPLOAD_DIR, UPLOAD_GOOD + '.zip'), { id: FOLDER_WIDGET });
+      const r409 = await replay(FOLDER_WIDGET, join(UPLOAD_DIR, UPLOAD_GOOD + '.zip'));
+      if (a409.status !== 409 || r409.json?.code !== 'widget_is_folder') fail(`uploading as ${FOLDER_WIDGET}: want 409 widget_is_folder, got ${JSON.stringify(a409)} (replayed: ${JSON.stringify(r409)})`);
+      if (!dialogs.slice(before).some((d) => d.includes(FOLDER_WIDGET))) fail(`uploading over the serving ${FOLDER_WIDGET} asked no confirmation`);
+      const msg = await page.locator('#upload-error-text').innerText();
+      if (!says(msg, r409.json?.message)) fail(`the 409 says ${JSON.stringify(msg)}`);
+      if (await page.locator('#upload-error-list').isVisible()) fail('the 409 shows an error list');
+      log(`ok: uploading as ${FOLDER_WIDGET} is refused: ${JSON.stringify(msg)}`);
+    }
+
+    // 12. Too large: 413 package_too_large, said as the API says it.
+    if (UPLOAD_HUGE) {
+      expectRefusal('widgets/' + UPLOAD_HUGE, 413);
+      const bigAnswer = await upload(page, join(UPLOAD_DIR, UPLOAD_HUGE + '.zip'), { prefill: UPLOAD_HUGE });
+      const big = await replay(UPLOAD_HUGE, join(UPLOAD_DIR, UPLOAD_HUGE + '.zip'));
+      if (bigAnswer.status !== 413 || big.json?.code !== 'package_too_large') fail(`uploading ${UPLOAD_HUGE}: want 413 package_too_large, got ${JSON.stringify(bigAnswer)} (replayed: ${JSON.stringify(big)})`);
+      const msg = await page.locator('#upload-error-text').innerText();
+      if (!says(msg, big.json?.message)) fail(`the 413 says ${JSON.stringify(msg)}`);
+      else log(`ok: ${UPLOAD_HUGE} is refused: ${JSON.stringify(msg)}`);
+    }
+
+    // 13. Delete: the uploaded package, after a confirmation; then a refused
+    // one that serves nothing. The passport stays.
+    const before = dialogs.length;
+    const row = page.locator(`#widget-rows tr[data-widget="${UPLOAD_GOOD}"]`);
+    await row.locator('button[data-action="delete-widget"]').click();
+    await row.waitFor({ state: 'detached' }).catch(() => fail(`${UPLOAD_GOOD} is still listed after Delete`));
+    if (!dialogs.slice(before).some((d) => d.includes(UPLOAD_GOOD))) fail(`deleting ${UPLOAD_GOOD} asked no confirmation`);
+    if (await rowOf(page, pp.id).count() !== 1) fail(`the passport ${pp.id} went with its widget package`);
+    if ((await adminAPI('GET', 'widgets')).json?.widgets?.some((w) => w.id === UPLOAD_GOOD)) fail(`api/widgets lists ${UPLOAD_GOOD} after Delete`);
+    else log(`ok: ${UPLOAD_GOOD} deleted; its passport stays`);
+    for (const gone of REFUSED.filter((x) => !x.serving)) {
+      const item = page.locator(`#problem-list > li[data-widget="${gone.id}"]`);
+      await item.locator('button[data-action="delete-widget"]').click();
+      await item.waitFor({ state: 'detached' }).catch(() => fail(`the refused ${gone.id} is still listed after Delete`));
+      if ((await adminAPI('GET', 'widgets')).json?.problems?.some((p) => p.widget === gone.id)) fail(`api/widgets lists the refused ${gone.id} after Delete`);
+      else log(`ok: the refused package ${gone.id} deleted`);
+    }
+  }
+
+  // 14. A passport the provider stopped accepting: the banner names it,
+  // and goes once it is reconnected.
+  if (RECONNECT_PASSPORT) {
+    const banner = page.locator('#reconnect-banner');
+    if (await banner.isVisible()) fail('the reconnect banner shows while no passport needs reconnecting');
+    console.log('READY reconnect');
+    await waitForGo();
+    await page.locator('#reload').click();
+    await banner.waitFor({ state: 'visible' }).catch(() => { throw new Error('no reconnect banner after Reload'); });
+    if (await banner.getAttribute('role') !== 'alert') fail('the reconnect banner is not role="alert"');
+    const text = (await page.locator('#reconnect-text').textContent()).trim();
+    const wantText = `1 passport needs reconnecting: ${RECONNECT_NAME}`;
+    if (text !== wantText) fail(`the banner reads ${JSON.stringify(text)}, want ${JSON.stringify(wantText)}`);
+    if (await banner.locator('img').count() !== 0 || await page.locator('#passport-rows img').count() !== 0) fail('the passport name became markup');
+    const row = rowOf(page, RECONNECT_PASSPORT);
+    if (await row.getAttribute('data-status') !== 'reconnect_required') fail(`${RECONNECT_PASSPORT}'s row is not reconnect_required`);
+    const again = row.locator('button[data-action="connect"]');
+    if ((await again.innerText()).trim() !== 'Reconnect') fail(`${RECONNECT_PASSPORT}'s button reads ${JSON.stringify(await again.innerText())}`);
+    log(`ok: the banner reads ${JSON.stringify(text)}`);
+    await page.screenshot({ path: join(OUT_DIR, 'admin-reconnect-banner.png'), fullPage: true });
+
+    const [popup] = await Promise.all([page.waitForEvent('popup'), again.click()]);
+    const allowAgain = popup.locator('#allow');
+    await allowAgain.waitFor({ state: 'visible' });
+    await allowAgain.click().catch((err) => { if (!popup.isClosed()) throw err; });
+    await page.locator(`#passport-rows tr[data-passport="${RECONNECT_PASSPORT}"][data-status="active"]`).waitFor({ state: 'visible' })
+      .catch(() => { throw new Error(`${RECONNECT_PASSPORT} did not turn Active after reconnecting`); });
+    await banner.waitFor({ state: 'hidden' }).catch(() => fail('the reconnect banner stays after the passport was reconnected'));
+    if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 10_000 }).catch(() => fail('the pop-up did not close after reconnecting'));
+    log(`ok: ${RECONNECT_PASSPORT} reconnected; the banner is gone`);
+    await page.screenshot({ path: join(OUT_DIR, 'admin-reconnected.png'), fullPage: true });
+  }
 
   await page.waitForTimeout(300); // late console messages
   log(`screenshots in ${OUT_DIR}`);

@@ -60,7 +60,7 @@ func widgetViewOf(id string, w *schema.Widget) widgetView {
 // seed's upload flow does, so that the page offers it ready to connect.
 func (h *Handler) putWidget(ctx context.Context, r *http.Request, id string) (any, error) {
 	tooLarge := problem.New(http.StatusRequestEntityTooLarge, "package_too_large",
-		fmt.Sprintf("a widget package is at most %d bytes", schema.MaxZipBytes))
+		fmt.Sprintf("a widget package is at most %d MiB", schema.MaxZipBytes>>20))
 	if r.ContentLength > schema.MaxZipBytes {
 		return nil, tooLarge
 	}

@@ -1,5 +1,6 @@
 // widgetgate operator page: passports (connect, reconnect, disconnect,
-// delete) and the bindings of widget instances. Served by the
+// delete), widget packages (upload, delete, the refused ones) and the
+// bindings of widget instances. Served by the
 // widgetgate_admin handler together with admin.html and admin.css; no
 // build step, no dependencies, no inline script (the page's CSP forbids
 // them). Everything shown comes from the admin JSON API under <base>/api/
@@ -11,6 +12,11 @@
   var BASE = location.pathname.slice(0, location.pathname.lastIndexOf('/') + 1);
   var TOKEN_KEY = 'widgetgate-admin-token:' + BASE;
   var ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+  // Widget ids become file names in the widgets directory.
+  var WIDGET_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+  // Passports are read again this often while the page is visible, so that
+  // one the provider stopped accepting shows up (the reconnect banner).
+  var POLL_MS = 60000;
   var POPUP_NAME = 'widgetgate-connect';
   var POPUP_FEATURES = 'width=520,height=680';
 
@@ -24,6 +30,8 @@
     providers: [], // from api/providers
     passports: [], // from api/passports
     widgets: [], // from api/widgets
+    problems: [], // from api/widgets: packages on disk refused by the last reload
+    ready: '', // passport id an upload created or found: highlighted "ready to connect"
     instances: new Map(), // instance id -> { saved: {authKey: passportId}, draft: {authKey: passportId}, isNew }
     busy: new Set(), // passport ids (or "bundled:<provider>") with an action under way
     connect: null, // { popup, passport, provider, done, timer }
@@ -88,6 +96,15 @@
     return null;
   }
 
+  function widgetOf(id) {
+    for (var i = 0; i < state.widgets.length; i++) if (state.widgets[i].id === id) return state.widgets[i];
+    return null;
+  }
+
+  function byName(a, b) {
+    return (a.displayName || a.id).localeCompare(b.displayName || b.id) || a.id.localeCompare(b.id);
+  }
+
   function providerLabel(name) {
     var p = providerOf(name);
     return p && p.displayName ? p.displayName : name;
@@ -119,10 +136,12 @@
 
   // ---- API -----------------------------------------------------------------
 
-  function ApiError(status, code, message) {
+  // errors: a refused input's problems, [{file, field, message}] as strings.
+  function ApiError(status, code, message, errors) {
     this.status = status;
     this.code = code;
     this.message = message;
+    this.errors = errors || [];
   }
   ApiError.prototype = Object.create(Error.prototype);
   ApiError.prototype.name = 'ApiError';
@@ -131,12 +150,26 @@
     try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
   }
 
-  function api(method, path, body) {
+  // problemErrors keeps the well-formed entries of a problem's errors.
+  function problemErrors(data) {
+    if (!data || !Array.isArray(data.errors)) return [];
+    return data.errors.filter(function (e) { return e && typeof e === 'object'; }).map(function (e) {
+      var str = function (v) { return typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v); };
+      return { file: str(e.file), field: str(e.field), message: str(e.message) };
+    });
+  }
+
+  // api calls the admin API. body is sent as JSON, or as it is (a File)
+  // when contentType is given.
+  function api(method, path, body, contentType) {
     var headers = { Accept: 'application/json' };
     var tok = token();
     if (tok) headers.Authorization = 'Bearer ' + tok;
     var init = { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' };
-    if (body !== undefined) {
+    if (body !== undefined && contentType) {
+      headers['Content-Type'] = contentType;
+      init.body = body;
+    } else if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
@@ -146,9 +179,9 @@
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
         if (res.ok) return data;
-        var code = (data && data.code) || 'http_' + res.status;
-        var msg = (data && data.message) || res.statusText || 'request failed';
-        throw new ApiError(res.status, code, msg);
+        var code = (data && typeof data.code === 'string' && data.code) || 'http_' + res.status;
+        var msg = (data && typeof data.message === 'string' && data.message) || res.statusText || 'request failed';
+        throw new ApiError(res.status, code, msg, problemErrors(data));
       });
     }, function (err) {
       throw new ApiError(0, 'network', 'widgetgate cannot be reached (' + err.message + ').');
@@ -191,6 +224,7 @@
     show($('app'), false);
     show($('reload'), false);
     show($('forget-token'), false);
+    show($('reconnect-banner'), false);
     notice('', '');
     show($('login'), true);
     setError($('login-error'), message);
@@ -222,7 +256,7 @@
       return Promise.all([api('GET', 'passports'), api('GET', 'widgets'), api('GET', 'bindings')]);
     }).then(function (all) {
       state.passports = (all[0] && all[0].passports) || [];
-      state.widgets = (all[1] && all[1].widgets) || [];
+      setWidgets(all[1]);
       var fresh = new Map();
       ((all[2] && all[2].instances) || []).forEach(function (inst) {
         var old = state.instances.get(inst.instance);
@@ -256,6 +290,42 @@
     });
   }
 
+  // reloadCatalog reads again what an upload or a delete changes: the
+  // providers (a bundled passport brings one), the widgets, the passports.
+  function reloadCatalog() {
+    return Promise.all([api('GET', 'providers'), api('GET', 'widgets'), api('GET', 'passports')]).then(function (all) {
+      state.providers = (all[0] && all[0].providers) || [];
+      setWidgets(all[1]);
+      state.passports = (all[2] && all[2].passports) || [];
+      renderAll();
+    });
+  }
+
+  function setWidgets(r) {
+    state.widgets = (r && Array.isArray(r.widgets) ? r.widgets : []).filter(function (w) { return w && typeof w.id === 'string'; });
+    state.problems = (r && Array.isArray(r.problems) ? r.problems : []).filter(function (p) { return p && typeof p.widget === 'string'; });
+  }
+
+  // poll reads the passports again in the background (see POLL_MS); it
+  // redraws only when something changed, and never while the
+  // administrator is in the middle of an action.
+  function poll() {
+    if (document.hidden || document.body.dataset.state !== 'ready' || state.busy.size > 0) return;
+    if (state.connect && !state.connect.done) return;
+    var before = JSON.stringify(state.passports);
+    api('GET', 'passports').then(function (r) {
+      var list = (r && r.passports) || [];
+      if (JSON.stringify(list) === before || document.body.dataset.state !== 'ready') return;
+      state.passports = list;
+      renderPassports();
+      // Not under the administrator's hands: an open dropdown would close.
+      if (!$('instances').contains(document.activeElement)) renderBindings();
+    }, function (err) {
+      if (err && err.status === 401) needToken(token() ? 'The admin token was not accepted. Enter it again.' : '');
+      // Anything else: the next poll, or Reload, tries again.
+    });
+  }
+
   function upsertPassport(p) {
     for (var i = 0; i < state.passports.length; i++) {
       if (state.passports[i].id === p.id) {
@@ -271,6 +341,7 @@
   function renderAll() {
     renderProviderSelect();
     renderPassports();
+    renderWidgets();
     renderBindings();
   }
 
@@ -313,15 +384,35 @@
   function renderPassports() {
     var body = $('passport-rows');
     body.textContent = '';
-    var sorted = state.passports.slice().sort(function (a, b) {
-      return (a.displayName || a.id).localeCompare(b.displayName || b.id) || a.id.localeCompare(b.id);
-    });
+    var sorted = state.passports.slice().sort(byName);
+    // The passport an upload brought stays highlighted until it is
+    // connected, or its package is gone.
+    var ready = state.ready && passportOf(state.ready);
+    if (!ready || ready.status === 'active' || !providerOf(ready.provider)) state.ready = '';
     sorted.forEach(function (p) { body.appendChild(passportRow(p)); });
     var bundled = state.providers.filter(function (pr) {
       return pr.custom && !state.passports.some(function (p) { return p.provider === pr.name; });
     });
     bundled.forEach(function (pr) { body.appendChild(bundledRow(pr)); });
     show($('no-passports'), sorted.length === 0 && bundled.length === 0);
+    renderBanner();
+  }
+
+  // renderBanner says, above everything, which passports the provider
+  // stopped accepting: their widgets get no data until they are reconnected.
+  function renderBanner() {
+    var need = state.passports.filter(function (p) { return p.status === 'reconnect_required'; }).sort(byName);
+    var box = $('reconnect-banner');
+    if (!need.length) {
+      $('reconnect-text').textContent = '';
+      show(box, false);
+      return;
+    }
+    var names = need.map(function (p) { return p.displayName || p.id; });
+    $('reconnect-text').textContent = need.length + (need.length === 1 ? ' passport needs' : ' passports need') +
+      ' reconnecting: ' + names.join(', ');
+    box.dataset.count = String(need.length);
+    show(box, true);
   }
 
   function button(action, label, opts) {
@@ -329,7 +420,7 @@
     return h('button', {
       type: 'button',
       className: 'btn btn-small' + (opts.cls ? ' ' + opts.cls : ''),
-      dataset: { action: action, passport: opts.passport, provider: opts.provider },
+      dataset: { action: action, passport: opts.passport, provider: opts.provider, widget: opts.widget },
       disabled: !!opts.disabled,
       title: opts.title,
       text: label,
@@ -398,11 +489,13 @@
       actions.appendChild(button('disconnect', 'Disconnect', { passport: p.id, provider: p.provider, disabled: busy }));
     }
     actions.appendChild(button('delete', 'Delete', { passport: p.id, provider: p.provider, cls: 'btn-danger', disabled: busy }));
+    var ready = p.id === state.ready && status !== 'active';
 
-    return h('tr', { dataset: { passport: p.id, provider: p.provider, status: status } },
+    return h('tr', { className: ready ? 'ready' : undefined, dataset: { passport: p.id, provider: p.provider, status: status, ready: ready ? 'true' : undefined } },
       h('td', { dataset: { label: 'Passport' } },
         h('div', { className: 'strong', dataset: { field: 'display-name' }, text: p.displayName || p.id }),
-        h('div', { className: 'sub mono', text: p.id })),
+        h('div', { className: 'sub mono', text: p.id }),
+        ready ? h('span', { className: 'tag tag-ready', dataset: { field: 'ready' }, title: 'Added by the widget package just uploaded', text: status === 'inactive' ? 'Ready to connect' : 'Uploaded: reconnect it' }) : null),
       providerCell(p.provider),
       h('td', { dataset: { label: 'Status' } }, badge(status)),
       accountCell,
@@ -698,6 +791,175 @@
     }).then(function () { $('appspace-submit').disabled = false; });
   }
 
+  // ---- widget packages -----------------------------------------------------
+
+  function renderWidgets() {
+    var body = $('widget-rows');
+    body.textContent = '';
+    var refused = {};
+    state.problems.forEach(function (pb) { refused[pb.widget] = pb; });
+    var sorted = state.widgets.slice().sort(function (a, b) { return a.id.localeCompare(b.id); });
+    sorted.forEach(function (w) { body.appendChild(widgetRow(w, refused[w.id])); });
+    show($('no-widget-packages'), sorted.length === 0);
+    renderProblems();
+  }
+
+  function widgetRow(w, problem) {
+    var busy = state.busy.has('widget:' + w.id);
+    var list = Array.isArray(w.authentications) ? w.authentications : [];
+    var auths = h('td', { dataset: { label: 'Authentications' } });
+    list.forEach(function (a) {
+      var prov = a.provider ? providerLabel(a.provider) : 'any provider';
+      auths.appendChild(h('div', { className: 'auth', dataset: { authKey: a.authKey }, title: a.label || undefined },
+        h('span', { className: 'mono', text: a.authKey }),
+        a.label && a.label !== a.authKey && a.label !== prov ? h('span', { text: ' ' + a.label }) : null,
+        h('span', { className: 'sub', text: ' — ' + prov })));
+    });
+    if (!list.length) auths.appendChild(h('span', { className: 'muted', text: 'None' }));
+    var bundled = h('td', { dataset: { label: 'Bundled passport' } });
+    if (w.bundledProvider) {
+      bundled.appendChild(h('div', { className: 'strong', text: providerLabel(w.bundledProvider) }));
+      bundled.appendChild(h('div', { className: 'sub mono', text: w.bundledProvider }));
+    } else {
+      bundled.appendChild(h('span', { className: 'muted', text: '—' }));
+    }
+    var actions = h('div', { className: 'actions' });
+    if (busy) actions.appendChild(h('span', { className: 'spinner', 'aria-label': 'Working' }));
+    actions.appendChild(button('delete-widget', 'Delete', { widget: w.id, cls: 'btn-danger', disabled: busy }));
+    return h('tr', { dataset: { widget: w.id, refused: problem ? 'true' : undefined } },
+      h('td', { dataset: { label: 'Widget' } },
+        h('div', { className: 'strong mono', dataset: { field: 'widget-id' }, text: w.id }),
+        problem ? h('span', { className: 'tag tag-warn', title: 'Its newest version on disk was refused: see Refused packages', text: 'newer version refused' }) : null),
+      auths,
+      bundled,
+      h('td', { className: 'col-actions' }, actions));
+  }
+
+  // renderProblems lists the packages on disk that the last reload refused,
+  // each with every problem found.
+  function renderProblems() {
+    var box = $('problem-list');
+    box.textContent = '';
+    var items = state.problems.slice().sort(function (a, b) { return a.widget.localeCompare(b.widget); });
+    items.forEach(function (pb) {
+      var id = pb.widget;
+      var since = typeof pb.since === 'string' ? pb.since : '';
+      var busy = state.busy.has('widget:' + id);
+      var errs = h('ul', { className: 'error-list', dataset: { field: 'errors' } });
+      (Array.isArray(pb.errors) ? pb.errors : []).forEach(function (e) { errs.appendChild(h('li', { text: String(e) })); });
+      // A package still serving its previous version is deleted from its
+      // row above, which says so; here only the ones not serving at all.
+      var del = pb.serving ? null : button('delete-widget', 'Delete', { widget: id, cls: 'btn-danger', disabled: busy, title: 'Removes the refused package from the widgets directory' });
+      box.appendChild(h('li', { className: 'problem', dataset: { widget: id, serving: pb.serving ? 'true' : 'false' } },
+        h('div', { className: 'problem-head' },
+          h('span', { className: 'strong mono', dataset: { field: 'widget-id' }, text: id }),
+          pb.serving
+            ? h('span', { className: 'tag', dataset: { field: 'serving' }, text: 'previous version still serves' })
+            : h('span', { className: 'tag tag-warn', dataset: { field: 'serving' }, text: 'not serving' }),
+          since ? h('span', { className: 'sub', title: since, text: 'refused ' + formatTime(since) }) : null,
+          h('span', { className: 'problem-actions' },
+            busy ? h('span', { className: 'spinner', 'aria-label': 'Working' }) : null,
+            del)),
+        errs));
+    });
+    show($('problems'), items.length > 0);
+  }
+
+  function onWidgetAction(ev) {
+    var btn = ev.target.closest('button[data-action]');
+    if (!btn || btn.disabled) return;
+    if (btn.dataset.action === 'delete-widget') removeWidget(btn.dataset.widget || '');
+  }
+
+  function removeWidget(id) {
+    if (!id) return;
+    var msg = widgetOf(id)
+      ? 'Delete the widget package "' + id + '"? It is removed from the widgets directory and its widgets stop working. Its passports and bindings stay.'
+      : 'Delete the refused package "' + id + '"? It is removed from the widgets directory.';
+    if (!window.confirm(msg)) return;
+    var key = 'widget:' + id;
+    state.busy.add(key);
+    renderWidgets();
+    api('DELETE', 'widgets/' + encodeURIComponent(id)).then(function () {
+      notice('ok', 'The widget package "' + id + '" is deleted.');
+    }, function (err) {
+      fail(err, 'Could not delete the widget package "' + id + '"');
+    }).then(function () {
+      state.busy.delete(key);
+      return reloadCatalog().catch(function (err) { fail(err, 'Could not reload the widget packages'); });
+    });
+  }
+
+  // idFromFileName suggests a widget id from a package's file name:
+  // "Lobby Calendar (2).zip" gives "Lobby-Calendar-2".
+  function idFromFileName(name) {
+    var base = String(name).replace(/^.*[\\/]/, '').replace(/\.zip$/i, '');
+    return base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/-+$/, '').slice(0, 128);
+  }
+
+  function setUploadError(msg, errors) {
+    var list = $('upload-error-list');
+    list.textContent = '';
+    (errors || []).forEach(function (e) {
+      list.appendChild(h('li', { text: [e.file, e.field, e.message].filter(Boolean).join(': ') }));
+    });
+    $('upload-error-text').textContent = msg || '';
+    show($('upload-error-text'), !!msg);
+    show(list, list.childNodes.length > 0);
+    show($('upload-error'), !!msg || list.childNodes.length > 0);
+  }
+
+  function onUploadFile() {
+    var f = $('upload-file').files[0];
+    setUploadError('', null);
+    setError($('upload-ok'), '');
+    // The id follows the file picked; it can be changed before uploading.
+    if (f) $('upload-id').value = idFromFileName(f.name);
+  }
+
+  function onUpload(ev) {
+    ev.preventDefault();
+    var f = $('upload-file').files[0];
+    var id = $('upload-id').value.trim();
+    setUploadError('', null);
+    setError($('upload-ok'), '');
+    if (!f) {
+      setUploadError('Choose a widget package (.zip) first.', null);
+      return;
+    }
+    if (!WIDGET_ID_RE.test(id)) {
+      setUploadError('A widget ID starts with a letter or digit and uses only letters, digits and . _ - (128 at most).', null);
+      return;
+    }
+    if (widgetOf(id) && !window.confirm('A widget package "' + id + '" is serving. Replace it with ' + f.name + '?')) return;
+    $('upload-submit').disabled = true;
+    var outcome = null;
+    api('PUT', 'widgets/' + encodeURIComponent(id), f, 'application/zip').then(function (r) {
+      var pp = r && r.passport && typeof r.passport === 'object' && typeof r.passport.id === 'string' ? r.passport : null;
+      state.ready = pp && pp.status !== 'active' ? pp.id : '';
+      if (pp) upsertPassport(pp);
+      $('upload-widget').reset();
+      outcome = 'The widget package "' + id + '" is loaded.';
+      if (pp && state.ready) {
+        outcome += ' Its passport "' + (pp.displayName || pp.id) + '" is ready to connect: click ' +
+          (pp.status === 'inactive' ? 'Connect' : 'Reconnect') + ' in its row under Passports.';
+      } else if (pp) {
+        outcome += ' Its bundled passport "' + (pp.displayName || pp.id) + '" is ' + statusOf(pp.status).label.toLowerCase() + '.';
+      }
+      return reloadCatalog().catch(function (err) { fail(err, 'Uploaded, but the page could not reload'); });
+    }, function (err) {
+      var msg = explain(err, 'Not uploaded');
+      var errs = (err && err.errors) || [];
+      if (msg || errs.length) setUploadError(msg, errs);
+    }).then(function () {
+      $('upload-submit').disabled = false;
+      if (!outcome) return;
+      setError($('upload-ok'), outcome);
+      var row = state.ready && $('passport-rows').querySelector('tr[data-passport="' + CSS.escape(state.ready) + '"]');
+      if (row) row.scrollIntoView({ block: 'nearest' });
+    });
+  }
+
   // ---- bindings ------------------------------------------------------------
 
   // authRows lists, per widget with authentications, each authentication.
@@ -906,6 +1168,10 @@
     $('add-passport').addEventListener('submit', onAddPassport);
     $('add-provider').addEventListener('change', onProviderPicked);
     $('passport-rows').addEventListener('click', onPassportAction);
+    $('widget-rows').addEventListener('click', onWidgetAction);
+    $('problem-list').addEventListener('click', onWidgetAction);
+    $('upload-widget').addEventListener('submit', onUpload);
+    $('upload-file').addEventListener('change', onUploadFile);
     $('add-instance').addEventListener('submit', onAddInstance);
     $('instances').addEventListener('change', onBindingChange);
     $('instances').addEventListener('click', onBindingsClick);
@@ -913,9 +1179,16 @@
     $('appspace-cancel').addEventListener('click', closeAppspace);
     $('appspace-dialog').addEventListener('close', function () { appspaceTarget = null; });
     $('notice-close').addEventListener('click', function () { notice('', ''); });
-    $('reload').addEventListener('click', function () { notice('', ''); loadAll(); });
+    $('reload').addEventListener('click', function () {
+      notice('', '');
+      setUploadError('', null);
+      setError($('upload-ok'), '');
+      loadAll();
+    });
     $('forget-token').addEventListener('click', function () { needToken(''); });
     window.addEventListener('message', onMessage);
+    setInterval(poll, POLL_MS);
+    document.addEventListener('visibilitychange', function () { if (!document.hidden) poll(); });
     // The handler may say up front that it wants a token (data-auth on
     // <body>): then ask for it without a refused request first.
     if (!token() && document.body.dataset.auth === 'token') needToken('');
