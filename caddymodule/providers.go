@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/provider"
@@ -32,7 +33,7 @@ func (a *App) widgetsChanged(c *schema.Catalog) {
 	if err != nil {
 		// widgetdir accepted c with the same check; a Vault reference
 		// refused since is the only way here.
-		a.logger.Error("widget packages changed but their passports do not load; the previous providers stay")
+		a.logger.Error("widget packages changed but their passports do not load; the previous providers stay", zap.Error(err))
 		return
 	}
 	a.registry.Store(&reg)

@@ -142,8 +142,6 @@ func (h *Handler) deleteWidget(id string) error {
 	switch {
 	case errors.Is(err, widgetdir.ErrNotFound):
 		return problem.New(http.StatusNotFound, "unknown_widget", "no such widget package")
-	case errors.Is(err, widgetdir.ErrInvalidID):
-		return problem.New(http.StatusBadRequest, "invalid_id", idRules["widgets"].problem)
 	case err != nil:
 		h.Logger.Error("admin API: widget delete failed", "widget", id, "error", err)
 		return problem.New(http.StatusInternalServerError, "widget_write_failed", "the package could not be removed from the widgets directory")
