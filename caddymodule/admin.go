@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap/exp/zapslog"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/admin"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/connect"
@@ -71,7 +72,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("widgetgate_admin: public_url %q must be an absolute URL", a.PublicURL)
 	}
-	if a.ActorHeader != "" && !validHeaderName(a.ActorHeader) {
+	if a.ActorHeader != "" && !httpguts.ValidHeaderFieldName(a.ActorHeader) {
 		return fmt.Errorf("widgetgate_admin: actor_header %q is not a header name", a.ActorHeader)
 	}
 	var token []byte
@@ -117,16 +118,6 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 
 // auditLoggerName names the audit log's logger.
 const auditLoggerName = "widgetgate.audit"
-
-// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
-func validHeaderName(s string) bool {
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return s != ""
-}
 
 // ServeHTTP passes every request under the route to the admin handler;
 // next is never called.
