@@ -15,6 +15,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/gateway"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/metrics"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetcontext"
 )
 
 func init() {
@@ -25,6 +26,7 @@ func init() {
 //
 //	POST     <route>/widgets/{widgetId}/apis/{apiName}       → JSON envelope
 //	GET|POST <route>/widgets/{widgetId}/apis/{apiName}/raw   → the provider's response, streamed
+//	GET      <route>/widgets/{widgetId}/context              → the instance's configuration and the viewer
 //
 // It is thin: the call itself is the gateway's (internal/gateway), and the
 // widget catalogue, Vault, the token cache and the outbound transport
@@ -66,6 +68,7 @@ type Handler struct {
 	app     *App
 	gateway *gateway.Gateway
 	kit     *browserkit.Server
+	context *widgetcontext.Server
 	logger  *zap.Logger
 	metrics *metrics.Calls
 }
@@ -127,6 +130,7 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 	if h.MaxResponseBytes <= 0 {
 		h.MaxResponseBytes = 10 << 20
 	}
+	slogger := slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name())))
 	h.gateway = gateway.New(gateway.Config{
 		Catalog: app.widgets, Passports: app.cache, Client: app.client, Verifier: app.verifier,
 		CanRefresh: app.canRefresh,
@@ -138,8 +142,9 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 			MaxName: h.MaxParamNameBytes, MaxValue: h.MaxParamValueBytes,
 		},
 		MaxResponseBytes: h.MaxResponseBytes,
-		Logger:           slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()))),
+		Logger:           slogger,
 	})
+	h.context = &widgetcontext.Server{Store: app.store, Widgets: app.widgets, Caller: h.gateway.Caller, Logger: slogger}
 	h.kit = &browserkit.Server{
 		Script: widgetgateJS, Pages: app.widgets, AllowedOrigins: h.AllowedOrigins,
 		AllowHeaders: "Content-Type, " + h.ContextHeader + ", " + h.InstanceHeader + ", " + h.UserHeader,
@@ -156,6 +161,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		if p != nil {
 			problem.Write(w, p)
 		}
+		return nil
+	}
+	if id, ok := widgetcontext.ParsePath(r.URL.EscapedPath()); ok {
+		h.context.ServeHTTP(w, r, id)
 		return nil
 	}
 	start := time.Now()

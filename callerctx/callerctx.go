@@ -13,8 +13,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -26,18 +29,31 @@ const MaxTTL = time.Hour
 var ErrInvalid = errors.New("invalid caller context")
 
 // Claims are the token's claims: the registered ones (sub = user id, aud,
-// exp, nbf, iat) plus the instance and the widget.
+// exp, nbf, iat) plus the instance and the widget, and optionally who the
+// viewer is (OpenID Connect's standard claim names), which the Widget
+// API's getUserInfo passes to the widget.
 type Claims struct {
 	Instance string `json:"inst"`
 	Widget   string `json:"wid"`
+	Name     string `json:"name,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Locale   string `json:"locale,omitempty"`
 	jwt.RegisteredClaims
 }
+
+// MaxProfileClaim bounds the name, email and locale claims.
+const MaxProfileClaim = 256
 
 // Context is a verified caller.
 type Context struct {
 	Instance string
 	Widget   string
 	User     string
+	// DisplayName, Email and Language describe the viewer; empty when the
+	// host did not say.
+	DisplayName string
+	Email       string
+	Language    string
 }
 
 // Keys verify tokens. Several of each kind may be valid at once, so a key
@@ -115,7 +131,18 @@ func (v *Verifier) Verify(token, audience string) (Context, error) {
 	if claims.Instance == "" || claims.Widget == "" {
 		return Context{}, fmt.Errorf("%w: the inst and wid claims are required", ErrInvalid)
 	}
-	return Context{Instance: claims.Instance, Widget: claims.Widget, User: claims.Subject}, nil
+	for name, v := range map[string]string{"name": claims.Name, "email": claims.Email, "locale": claims.Locale} {
+		if !profileClaim(v) {
+			return Context{}, fmt.Errorf("%w: the %s claim must be at most %d bytes of text without control characters", ErrInvalid, name, MaxProfileClaim)
+		}
+	}
+	return Context{Instance: claims.Instance, Widget: claims.Widget, User: claims.Subject,
+		DisplayName: claims.Name, Email: claims.Email, Language: claims.Locale}, nil
+}
+
+// profileClaim reports whether v can be shown to a widget as it is.
+func profileClaim(v string) bool {
+	return len(v) <= MaxProfileClaim && utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl)
 }
 
 // keysFor returns the keys of the kind method verifies with.
@@ -160,7 +187,7 @@ func Mint(key any, c Context, audience string, ttl time.Duration, now time.Time)
 	default:
 		return "", fmt.Errorf("unsupported key type %T", key)
 	}
-	claims := Claims{Instance: c.Instance, Widget: c.Widget, RegisteredClaims: jwt.RegisteredClaims{
+	claims := Claims{Instance: c.Instance, Widget: c.Widget, Name: c.DisplayName, Email: c.Email, Locale: c.Language, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: c.User, Audience: jwt.ClaimStrings{audience},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}

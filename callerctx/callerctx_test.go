@@ -120,6 +120,37 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+func TestVerifyProfileClaims(t *testing.T) {
+	secret := []byte("current-secret-0123456789abcdef")
+	v := NewVerifier(func() time.Time { return now })
+	v.SetKeys(Keys{HMAC: [][]byte{secret}})
+	withProfile := func(name, email, locale string) string {
+		c := claimsAt(now, now.Add(time.Minute), "widgetgate")
+		c.Name, c.Email, c.Locale = name, email, locale
+		return sign(t, jwt.SigningMethodHS256, secret, c)
+	}
+	viewer := Context{Instance: caller.Instance, Widget: caller.Widget, User: caller.User,
+		DisplayName: "Ada Lovelace", Email: "ada@example.com", Language: "en-GB"}
+	tok, err := Mint(secret, viewer, "widgetgate", time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Verify(tok, "widgetgate"); err != nil || got != viewer {
+		t.Fatalf("minted with a profile: got %+v, %v; want %+v", got, err, viewer)
+	}
+	for _, tc := range []struct{ name, token string }{
+		{"name too long", withProfile(strings.Repeat("n", MaxProfileClaim+1), "", "")},
+		{"email with a newline", withProfile("", "a@b\nBcc: x", "")},
+		{"locale with a control character", withProfile("", "", "en\u0007")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, err := v.Verify(tc.token, "widgetgate"); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("accepted (%+v, %v)", got, err)
+			}
+		})
+	}
+}
+
 func TestVerifierWithoutKeys(t *testing.T) {
 	v := NewVerifier(nil)
 	if v.HasKeys() {

@@ -78,10 +78,11 @@ func (g *Gateway) prepare(ctx context.Context, req *Request) (*Prepared, *proble
 		return c, p
 	}
 	// Stage: caller context (who calls: instance and user).
-	instance, user, p := g.callerContext(req.Header, widgetID)
+	caller, p := g.Caller(req.Header, widgetID)
 	if p != nil {
 		return c, p
 	}
+	instance, user := caller.Instance, caller.User
 	// Stage: lookup.
 	if c.API, p = g.lookup(widgetID, apiName); p != nil {
 		return c, p

@@ -23,12 +23,13 @@ import (
 )
 
 // File is schema.json as the widget developer guide defines it. Only the
-// parts widgetgate acts on are declared; other keys of the widget's schema
-// (its configurator fields) are ignored.
+// parts widgetgate acts on are declared; other keys are ignored.
 type File struct {
 	Passport          *PassportRef     `json:"passport,omitempty"`
 	Authentications   []Authentication `json:"authentications"`
 	AuthenticatedAPIs []APISpec        `json:"authenticatedApis"`
+	// Configuration declares what an administrator sets per instance.
+	Configuration *ConfigurationSpec `json:"configuration,omitempty"`
 }
 
 // PassportRef points at a custom passport JSON bundled in the package.
@@ -84,6 +85,9 @@ type Widget struct {
 	// HTML is the package's widget.html (nil when it has none), served to
 	// widget hosts with the browser kit injected.
 	HTML []byte
+	// Configuration holds the fields each instance is configured with;
+	// never nil (no fields when the schema declares none).
+	Configuration *Configuration
 }
 
 // Auth is a compiled authentications entry.
@@ -174,6 +178,7 @@ func compile(w *Widget, f *File, opt Options, file string, c *collector) {
 			w.Auths[a.AuthKey] = &Auth{Key: a.AuthKey, Label: a.Label, Provider: a.Metadata.PassportProvider}
 		}
 	}
+	w.Configuration = compileConfiguration(f.Configuration, file, c)
 	w.APIs = make(map[string]*API, len(f.AuthenticatedAPIs))
 	names := map[string]bool{}
 	for i, spec := range f.AuthenticatedAPIs {

@@ -18,6 +18,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetcontext"
 )
 
 // Store is every method the suite exercises: what refresh, connect and
@@ -30,6 +31,10 @@ type Store interface {
 	PutProviderCredentials(ctx context.Context, name string, c vaultstore.Credentials) (bool, error)
 	PutBindings(ctx context.Context, instance string, b passport.Bindings) error
 	CheckProviderRef(path string) error
+	widgetcontext.Store
+	PutInstanceConfig(ctx context.Context, instance, widget string, values map[string]any, now time.Time) error
+	DeleteInstanceConfig(ctx context.Context, instance, widget string) error
+	ListInstances(ctx context.Context) ([]string, error)
 }
 
 // New returns an empty store whose data lives under prefix (the suite
@@ -251,6 +256,39 @@ var cases = []struct {
 		f.must(err)
 		if len(b) != 2 || b["calendar"] != "pp-2" || b["mail"] != "pp" {
 			f.t.Errorf("bindings = %v", b)
+		}
+	}},
+	{"instance configuration", func(f *fixture) {
+		got, err := f.s.InstanceConfig(f.ctx, "screen", "clock")
+		f.must(err)
+		if len(got) != 0 {
+			f.t.Errorf("unset configuration = %v, want empty", got)
+		}
+		at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+		f.must(f.s.PutInstanceConfig(f.ctx, "screen", "clock", map[string]any{"title": "Atrium", "rows": 7.0, "big": true}, at))
+		f.must(f.s.PutInstanceConfig(f.ctx, "other", "clock", map[string]any{"title": "Other"}, at))
+		got, err = f.s.InstanceConfig(f.ctx, "screen", "clock")
+		f.must(err)
+		// Numbers come back as json.Number, whichever backend.
+		if len(got) != 3 || got["title"] != "Atrium" || fmt.Sprint(got["rows"]) != "7" || got["big"] != true {
+			f.t.Errorf("configuration = %#v", got)
+		}
+		ids, err := f.s.ListInstances(f.ctx)
+		f.must(err)
+		if !slices.Equal(ids, []string{"other", "screen"}) {
+			f.t.Errorf("instances = %v, want the configured ones", ids)
+		}
+		f.must(f.s.DeleteInstanceConfig(f.ctx, "screen", "clock"))
+		if got, err := f.s.InstanceConfig(f.ctx, "screen", "clock"); err != nil || len(got) != 0 {
+			f.t.Errorf("after delete: %v, %v", got, err)
+		}
+		if got, _ := f.s.InstanceConfig(f.ctx, "other", "clock"); got["title"] != "Other" {
+			f.t.Errorf("another instance's configuration changed: %v", got)
+		}
+		for _, bad := range [][2]string{{"../x", "clock"}, {"screen", "../bindings"}, {"screen", "a/b"}} {
+			if err := f.s.PutInstanceConfig(f.ctx, bad[0], bad[1], map[string]any{}, at); err == nil {
+				f.t.Errorf("put %v accepted", bad)
+			}
 		}
 	}},
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/passport"
@@ -34,8 +36,12 @@ func (s *Store) deleteAll(ctx context.Context, path string) error {
 	return err
 }
 
-// list lists the keys under <prefix>/<dir>.
-func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
+// list lists the secrets under <prefix>/<dir>.
+func (s *Store) list(ctx context.Context, dir string) ([]string, error) { return s.listKeys(ctx, dir, false) }
+
+// listKeys lists the secrets under <prefix>/<dir>, or its sub-folders
+// (without their trailing "/").
+func (s *Store) listKeys(ctx context.Context, dir string, folders bool) ([]string, error) {
 	var keys []string
 	err := s.authorized(ctx, func() (err error) {
 		keys, err = s.kv.List(ctx, s.prefix+"/"+dir)
@@ -52,15 +58,33 @@ func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
 	}
 	ids := make([]string, 0, len(keys))
 	for _, id := range keys {
-		if ValidID(id) {
+		id, isFolder := strings.CutSuffix(id, "/")
+		if isFolder == folders && ValidID(id) {
 			ids = append(ids, id)
 		}
 	}
 	return ids, nil
 }
 
-// ListInstances lists the instance ids that have bindings in Vault.
-func (s *Store) ListInstances(ctx context.Context) ([]string, error) { return s.list(ctx, "bindings") }
+// ListInstances lists the instance ids that have bindings or a
+// configuration in Vault, sorted.
+func (s *Store) ListInstances(ctx context.Context) ([]string, error) {
+	ids, err := s.list(ctx, "bindings")
+	if err != nil {
+		return nil, err
+	}
+	configured, err := s.listKeys(ctx, "config", true)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range configured {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
 
 // PutBindings replaces the bindings of instance.
 func (s *Store) PutBindings(ctx context.Context, instance string, b passport.Bindings) error {
