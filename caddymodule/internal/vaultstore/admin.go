@@ -37,7 +37,9 @@ func (s *Store) deleteAll(ctx context.Context, path string) error {
 }
 
 // list lists the secrets under <prefix>/<dir>.
-func (s *Store) list(ctx context.Context, dir string) ([]string, error) { return s.listKeys(ctx, dir, false) }
+func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
+	return s.listKeys(ctx, dir, false)
+}
 
 // listKeys lists the secrets under <prefix>/<dir>, or its sub-folders
 // (without their trailing "/").
