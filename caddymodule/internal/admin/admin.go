@@ -32,6 +32,7 @@ type Store interface {
 	ListInstances(ctx context.Context) ([]string, error)
 	Bindings(ctx context.Context, instance string) (passport.Bindings, error)
 	PutBindings(ctx context.Context, instance string, b passport.Bindings) error
+	ConfigStore
 	AdminToken(ctx context.Context) (string, error)
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -31,7 +30,8 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 
 // route is one route of the admin API. path is matched segment by
 // segment; "{id}" stands for a passport, instance or widget id, which is
-// checked with its idRule before serve runs.
+// checked with its idRule before serve runs, and "{widget}" for a widget
+// id after an instance id.
 type route struct {
 	method string
 	path   []string
@@ -44,65 +44,91 @@ type route struct {
 	// audit is the action the route performs, for the audit log (audit.go);
 	// empty for routes that only read.
 	audit Action
-	serve func(h *Handler, ctx context.Context, r *http.Request, id string) (status int, out any, err error)
+	serve func(h *Handler, ctx context.Context, r *http.Request, t target) (status int, out any, err error)
 }
 
 // routes lists every admin API route, so that every one gets the same
 // id check and the same media-type check.
 var routes = []route{
-	{method: http.MethodGet, path: []string{"providers"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+	{method: http.MethodGet, path: []string{"providers"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ target) (int, any, error) {
 		out, err := h.listProviders(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodGet, path: []string{"widgets"}, serve: func(h *Handler, _ context.Context, _ *http.Request, _ string) (int, any, error) {
+	{method: http.MethodGet, path: []string{"widgets"}, serve: func(h *Handler, _ context.Context, _ *http.Request, _ target) (int, any, error) {
 		return http.StatusOK, h.listWidgets(), nil
 	}},
-	{method: http.MethodPut, path: []string{"widgets", "{id}"}, needsBody: true, mediaType: zipMediaType, audit: ActionWidgetUpload, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
-		out, err := h.putWidget(ctx, r, id)
+	{method: http.MethodPut, path: []string{"widgets", "{id}"}, needsBody: true, mediaType: zipMediaType, audit: ActionWidgetUpload, serve: func(h *Handler, ctx context.Context, r *http.Request, t target) (int, any, error) {
+		out, err := h.putWidget(ctx, r, t.id)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodDelete, path: []string{"widgets", "{id}"}, audit: ActionWidgetDelete, serve: func(h *Handler, _ context.Context, _ *http.Request, id string) (int, any, error) {
-		return http.StatusNoContent, nil, h.deleteWidget(id)
+	{method: http.MethodDelete, path: []string{"widgets", "{id}"}, audit: ActionWidgetDelete, serve: func(h *Handler, _ context.Context, _ *http.Request, t target) (int, any, error) {
+		return http.StatusNoContent, nil, h.deleteWidget(t.id)
 	}},
-	{method: http.MethodGet, path: []string{"passports"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+	{method: http.MethodGet, path: []string{"passports"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ target) (int, any, error) {
 		out, err := h.listPassports(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, audit: ActionPassportCreate, serve: func(h *Handler, ctx context.Context, r *http.Request, _ string) (int, any, error) {
+	{method: http.MethodPost, path: []string{"passports"}, needsBody: true, audit: ActionPassportCreate, serve: func(h *Handler, ctx context.Context, r *http.Request, _ target) (int, any, error) {
 		out, err := h.createPassport(ctx, r)
 		return http.StatusCreated, out, err
 	}},
-	{method: http.MethodGet, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
-		out, err := h.getPassport(ctx, id)
+	{method: http.MethodGet, path: []string{"passports", "{id}"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, t target) (int, any, error) {
+		out, err := h.getPassport(ctx, t.id)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodDelete, path: []string{"passports", "{id}"}, audit: ActionPassportDelete, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
-		if err := h.Store.DeletePassport(ctx, id); err != nil {
+	{method: http.MethodDelete, path: []string{"passports", "{id}"}, audit: ActionPassportDelete, serve: func(h *Handler, ctx context.Context, _ *http.Request, t target) (int, any, error) {
+		if err := h.Store.DeletePassport(ctx, t.id); err != nil {
 			return 0, nil, err
 		}
-		h.Cache.Forget(id)
+		h.Cache.Forget(t.id)
 		return http.StatusNoContent, nil, nil
 	}},
-	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, audit: ActionConnectStart, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
-		out, err := h.connect(ctx, r, id)
+	{method: http.MethodPost, path: []string{"passports", "{id}", "connect"}, audit: ActionConnectStart, serve: func(h *Handler, ctx context.Context, r *http.Request, t target) (int, any, error) {
+		out, err := h.connect(ctx, r, t.id)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, audit: ActionDisconnect, serve: func(h *Handler, ctx context.Context, _ *http.Request, id string) (int, any, error) {
-		p, err := h.Flow.Disconnect(ctx, id)
+	{method: http.MethodPost, path: []string{"passports", "{id}", "disconnect"}, audit: ActionDisconnect, serve: func(h *Handler, ctx context.Context, _ *http.Request, t target) (int, any, error) {
+		p, err := h.Flow.Disconnect(ctx, t.id)
 		if err != nil {
 			return 0, nil, err
 		}
 		h.Cache.Store(p)
 		return http.StatusOK, viewOf(p), nil
 	}},
-	{method: http.MethodGet, path: []string{"bindings"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ string) (int, any, error) {
+	{method: http.MethodGet, path: []string{"bindings"}, serve: func(h *Handler, ctx context.Context, _ *http.Request, _ target) (int, any, error) {
 		out, err := h.listBindings(ctx)
 		return http.StatusOK, out, err
 	}},
-	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, audit: ActionBindingsUpdate, serve: func(h *Handler, ctx context.Context, r *http.Request, id string) (int, any, error) {
-		out, err := h.putBindings(ctx, r, id)
+	{method: http.MethodPut, path: []string{"bindings", "{id}"}, needsBody: true, audit: ActionBindingsUpdate, serve: func(h *Handler, ctx context.Context, r *http.Request, t target) (int, any, error) {
+		out, err := h.putBindings(ctx, r, t.id)
 		return http.StatusOK, out, err
 	}},
+	{method: http.MethodGet, path: configPath, serve: func(h *Handler, ctx context.Context, _ *http.Request, t target) (int, any, error) {
+		out, err := h.getConfig(ctx, t)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodPut, path: configPath, needsBody: true, audit: ActionConfigUpdate, serve: func(h *Handler, ctx context.Context, r *http.Request, t target) (int, any, error) {
+		out, err := h.putConfig(ctx, r, t)
+		return http.StatusOK, out, err
+	}},
+	{method: http.MethodDelete, path: configPath, audit: ActionConfigReset, serve: func(h *Handler, ctx context.Context, _ *http.Request, t target) (int, any, error) {
+		return http.StatusNoContent, nil, h.resetConfig(ctx, t)
+	}},
+}
+
+// configPath is the route of an instance's configuration of a widget.
+var configPath = []string{"instances", "{id}", "config", "{widget}"}
+
+// target is what a route acts on: the "{id}" of its path, and the
+// "{widget}" of the routes that have one.
+type target struct{ id, widget string }
+
+// String names t in the audit log: "lobby", or "lobby/clock".
+func (t target) String() string {
+	if t.widget == "" {
+		return t.id
+	}
+	return t.id + "/" + t.widget
 }
 
 // idRule is what an "{id}" segment may be, by the route's first segment.
@@ -118,30 +144,46 @@ var (
 	idRules     = map[string]idRule{
 		"passports": {vaultstore.ValidID, "not a valid passport id: " + vaultIDRule},
 		"bindings":  {vaultstore.ValidID, "not a valid instance id: " + vaultIDRule},
+		"instances": {vaultstore.ValidID, "not a valid instance id: " + vaultIDRule},
 		// Widget ids become file names in the widgets directory.
 		"widgets": {schema.ValidWidgetID, "not a valid widget id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit"},
 	}
 )
 
-// validID reports whether the route takes id.
-func (rt *route) validID(id string) bool {
-	return !slices.Contains(rt.path, "{id}") || idRules[rt.path[0]].valid(id)
+// widgetRule is what a "{widget}" segment may be. Widget ids become file
+// names in the widgets directory, and with an instance a Vault path.
+var widgetRule = idRule{
+	func(id string) bool { return schema.ValidWidgetID(id) && vaultstore.ValidID(id) },
+	"not a valid widget id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
 }
 
-// match reports whether seg has the route's shape, and the id in it.
-func (rt *route) match(seg []string) (id string, ok bool) {
+// check returns the 400 refusing t, or nil when the route takes it.
+func (rt *route) check(t target) *problem.Problem {
+	if slices.Contains(rt.path, "{id}") && !idRules[rt.path[0]].valid(t.id) {
+		return problem.New(http.StatusBadRequest, "invalid_id", idRules[rt.path[0]].problem)
+	}
+	if slices.Contains(rt.path, "{widget}") && !widgetRule.valid(t.widget) {
+		return problem.New(http.StatusBadRequest, "invalid_id", widgetRule.problem)
+	}
+	return nil
+}
+
+// match reports whether seg has the route's shape, and the target in it.
+func (rt *route) match(seg []string) (t target, ok bool) {
 	if len(seg) != len(rt.path) {
-		return "", false
+		return target{}, false
 	}
 	for i, want := range rt.path {
 		switch {
 		case want == "{id}":
-			id = seg[i]
+			t.id = seg[i]
+		case want == "{widget}":
+			t.widget = seg[i]
 		case seg[i] != want:
-			return "", false
+			return target{}, false
 		}
 	}
-	return id, true
+	return t, true
 }
 
 // apiSegments splits rest, the escaped path after ".../api/", and decodes
@@ -159,9 +201,9 @@ func apiSegments(rest string) []string {
 }
 
 // matchRoute finds the route for method and rest, the escaped path after
-// ".../api/", with the id in it; when none has that method, allow lists
-// the methods the path takes.
-func matchRoute(method, rest string) (rt *route, id string, allow []string) {
+// ".../api/", with the target in it; when none has that method, allow
+// lists the methods the path takes.
+func matchRoute(method, rest string) (rt *route, t target, allow []string) {
 	seg := apiSegments(rest)
 	for i := range routes {
 		if v, ok := routes[i].match(seg); ok {
@@ -171,27 +213,27 @@ func matchRoute(method, rest string) (rt *route, id string, allow []string) {
 			allow = append(allow, routes[i].method)
 		}
 	}
-	return nil, "", allow
+	return nil, target{}, allow
 }
 
 // auditRefusedAPI writes the audit line of an action refused before it
 // was authorized (audit.go); requests that only read are not audited.
 func (h *Handler) auditRefusedAPI(r *http.Request, rest, outcome string) {
-	rt, id, _ := matchRoute(r.Method, rest)
+	rt, t, _ := matchRoute(r.Method, rest)
 	if rt == nil || rt.audit == "" {
 		return
 	}
-	if !rt.validID(id) {
-		id = "" // junk a caller sent, not a target
+	if rt.check(t) != nil {
+		t = target{} // junk a caller sent, not a target
 	}
-	h.auditRefused(r, rt.audit, id, outcome)
+	h.auditRefused(r, rt.audit, t.String(), outcome)
 }
 
 // serveAPI routes rest, the escaped path after ".../api/".
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	rt, id, allow := matchRoute(r.Method, rest)
+	rt, t, allow := matchRoute(r.Method, rest)
 	if rt == nil {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -201,14 +243,13 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "no such admin API route"))
 		return
 	}
-	if !rt.validID(id) {
-		prob := problem.New(http.StatusBadRequest, "invalid_id", idRules[rt.path[0]].problem)
+	if prob := rt.check(t); prob != nil {
 		_, rec := withAudit(ctx, rt.audit, "") // the id is junk a caller sent, not a target
 		h.auditAPI(r, rec, prob.Code)
 		problem.Write(w, prob)
 		return
 	}
-	ctx, rec := withAudit(ctx, rt.audit, id)
+	ctx, rec := withAudit(ctx, rt.audit, t.String())
 	if !safeMethod(r.Method) {
 		if prob := checkMediaType(r, rt.mediaType, rt.needsBody); prob != nil {
 			h.auditAPI(r, rec, prob.Code)
@@ -216,7 +257,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 			return
 		}
 	}
-	status, out, err := rt.serve(h, ctx, r, id)
+	status, out, err := rt.serve(h, ctx, r, t)
 	if err != nil {
 		prob := h.apiProblem(err)
 		h.auditAPI(r, rec, prob.Code)
@@ -261,15 +302,7 @@ func (b badRequest) Error() string { return string(b) }
 // readJSON decodes the body into v. The body must be labelled JSON:
 // serveAPI has refused other types already; here a body is needed, so a
 // request without a Content-Type is refused too.
-func readJSON(r *http.Request, v any) error {
-	if prob := checkMediaType(r, "", true); prob != nil {
-		return prob
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(v); err != nil {
-		return badRequest("the body must be JSON: " + err.Error())
-	}
-	return nil
-}
+func readJSON(r *http.Request, v any) error { return readJSONMax(r, v, 64<<10) }
 
 func (h *Handler) listProviders(ctx context.Context) (any, error) {
 	names := make([]string, 0, len(h.Providers()))
@@ -414,7 +447,10 @@ func (h *Handler) listBindings(ctx context.Context) (any, error) {
 	out := make([]inst, 0, len(ids))
 	for _, id := range ids {
 		b, err := h.Store.Bindings(ctx, id)
-		if err != nil {
+		switch {
+		case errors.Is(err, passport.ErrNotFound):
+			b = passport.Bindings{} // configured, nothing bound yet
+		case err != nil:
 			continue
 		}
 		out = append(out, inst{Instance: id, Bindings: b})

@@ -29,6 +29,11 @@ const (
 	// created for it) or deleted.
 	ActionWidgetUpload Action = "widget.upload"
 	ActionWidgetDelete Action = "widget.delete"
+
+	// An instance's configuration of a widget set (with the names of the
+	// fields set, never their values) or reset to the defaults.
+	ActionConfigUpdate Action = "config.update"
+	ActionConfigReset  Action = "config.reset"
 )
 
 // Outcome of an action that succeeded; a failed one has the problem's code.

@@ -412,3 +412,63 @@ func TestAuditWidgetActions(t *testing.T) {
 		t.Error("the audit log holds the admin token")
 	}
 }
+
+// TestAuditConfigActions: setting an instance's configuration is audited
+// with the names of the fields set, never their values; a refused write
+// and a bad id are audited with their codes and write nothing.
+func TestAuditConfigActions(t *testing.T) {
+	w := newAuditWorld(t, "")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "clock", "schema.json"), `{"authentications": [], "authenticatedApis": [], "configuration": {"fields": [
+	  {"name": "title", "type": "text", "default": "Welcome", "validation": {"maxLength": 40}},
+	  {"name": "rows", "type": "number", "validation": {"min": 1, "max": 9}}]}}`)
+	wd, err := widgetdir.Open(dir, widgetdir.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.h.Widgets = wd
+	auth := []string{"Authorization", "Bearer " + canaryAdminToken}
+	const secretish = "CANARY-config-value-5e1f"
+
+	status, out := w.do("PUT", "/admin/api/instances/lobby/config/clock", `{"values": {"title": "`+secretish+`", "rows": 4}}`, auth...)
+	if status != 200 {
+		t.Fatalf("put: %d %v", status, out)
+	}
+	w.expectLine("put", map[string]any{"action": "config.update", "target": "lobby/clock", "outcome": "ok", "fields": []string{"rows", "title"}})
+
+	status, out = w.do("PUT", "/admin/api/instances/lobby/config/clock", `{"values": {"title": 5, "rows": 10}}`, auth...)
+	if status != 422 || out["code"] != "invalid_configuration" {
+		t.Fatalf("bad put: %d %v", status, out)
+	}
+	w.expectLine("bad put", map[string]any{"action": "config.update", "target": "lobby/clock", "outcome": "invalid_configuration"})
+	for _, bad := range []string{"/admin/api/instances/../config/clock", "/admin/api/instances/lobby/config/..", "/admin/api/instances/lobby/config/a%2Fb"} {
+		if status, _ := w.do("PUT", bad, `{"values": {}}`, auth...); status != 400 {
+			t.Fatalf("PUT %s: %d, want 400", bad, status)
+		}
+		w.expectLine(bad, map[string]any{"action": "config.update", "target": "", "outcome": "invalid_id"})
+	}
+	status, out = w.do("GET", "/admin/api/instances/lobby/config/clock", "", auth...)
+	if status != 200 || out["values"].(map[string]any)["title"] != secretish {
+		t.Fatalf("get after refusals: %d %v (a refused write changed the values?)", status, out)
+	}
+	if len(w.lines()) != 0 {
+		t.Error("a read was audited")
+	}
+	if status, _ := w.do("DELETE", "/admin/api/instances/lobby/config/clock", "", auth...); status != 204 {
+		t.Fatalf("reset: %d", status)
+	}
+	w.expectLine("reset", map[string]any{"action": "config.reset", "target": "lobby/clock", "outcome": "ok"})
+	if strings.Contains(w.audit.String(), secretish) {
+		t.Error("the audit log holds a configuration value")
+	}
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -57,6 +57,8 @@ type widgetView struct {
 	ID              string     `json:"id"`
 	Authentications []authView `json:"authentications"`
 	BundledProvider string     `json:"bundledProvider"`
+	// Configurable: the widget declares configuration fields.
+	Configurable bool `json:"configurable"`
 }
 
 type authView struct {

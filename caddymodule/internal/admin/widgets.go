@@ -43,7 +43,7 @@ func (h *Handler) listWidgets() any {
 }
 
 func widgetViewOf(id string, w *schema.Widget) widgetView {
-	v := widgetView{ID: id, Authentications: []authView{}}
+	v := widgetView{ID: id, Authentications: []authView{}, Configurable: w.Configuration != nil && len(w.Configuration.Fields) > 0}
 	if w.Bundled != nil {
 		v.BundledProvider = w.Bundled.Provider()
 	}

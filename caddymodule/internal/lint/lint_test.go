@@ -283,6 +283,12 @@ func TestLint(t *testing.T) {
 				{"w/schema.json", "authenticatedApis[0] (a).body", "{user.id} is sent as written"}}},
 		{name: "literal client secret", edits: []edit{{p, "vault:widgetgate/providers/conn#client_secret", "s3cret"}},
 			warns: []want{{"w/passport/conn.json", "customApplicationInfo.metadata.clientSecret", "a literal client secret"}}},
+		{name: "configuration field of an unknown type", edits: []edit{{s, api, `"configuration": {"fields": [{"name": "pic", "type": "mediaPicker"}]}, ` + api}},
+			warns: []want{{"w/schema.json", "configuration.fields[0] (pic).type", `"mediaPicker" is not a field type widgetgate knows`}}},
+		{name: "configuration field errors", edits: []edit{{s, api, `"configuration": {"fields": [{"name": "n", "type": "number", "default": "x"}, {"name": "n", "type": "select"}]}, ` + api}},
+			errs: []want{{"w/schema.json", "configuration.fields[0] (n).default", "must be a number"},
+				{"w/schema.json", "configuration.fields[1] (n).options", "a select needs at least one option"},
+				{"w/schema.json", "configuration.fields[1] (n).name", `"n" is used by another field`}}},
 		{name: "plain http passport endpoint", edits: []edit{{p, "https://auth.example.com/token", "http://localhost/token"}},
 			warns: []want{{"w/passport/conn.json", "customApplicationInfo.metadata.tokenUrl", "plain http"}}},
 	}

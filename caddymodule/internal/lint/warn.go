@@ -28,6 +28,14 @@ func schemaWarnings(file string, f *schema.File, w *schema.Widget) []Finding {
 				"%q is used by no API (no authenticatedApis[].authenticationKey names it): the administrator would connect a passport for nothing", a.AuthKey)
 		}
 	}
+	if f.Configuration != nil {
+		for i, fs := range f.Configuration.Fields {
+			if field := w.Configuration.Field(fs.Name); field != nil && !field.Known {
+				warn(schema.ConfigField(i, fs.Name)+".type",
+					"%q is not a field type widgetgate knows: its value is kept as opaque text, and the operator page offers a plain text box", fs.Type)
+			}
+		}
+	}
 	for i, spec := range f.AuthenticatedAPIs {
 		api, ok := w.APIs[spec.Name]
 		if !ok || api.URL.String() != spec.URL {

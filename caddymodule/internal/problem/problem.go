@@ -31,7 +31,7 @@ type Problem struct {
 // FieldProblem is one problem of a refused input: the file it is in, the
 // field of that file (empty for the file as a whole) and what is wrong.
 type FieldProblem struct {
-	File    string `json:"file"`
+	File    string `json:"file,omitempty"`
 	Field   string `json:"field"`
 	Message string `json:"message"`
 }
