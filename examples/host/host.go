@@ -50,6 +50,17 @@ type Mount struct {
 	Instance string // widget instance: selects the passports (bindings)
 	User     string // user id: fills {user.id}; may be empty
 	Title    string // card title
+	// Viewer is who looks at the screen, for the Widget API's
+	// getUserInfo (the context's name, email and locale claims); empty
+	// fields are left out.
+	Viewer Viewer
+}
+
+// Viewer is the person a host page shows widgets to.
+type Viewer struct {
+	DisplayName string
+	Email       string
+	Language    string // a BCP 47 tag, e.g. "en-GB"
 }
 
 //go:embed host.html host.css host.js
@@ -174,7 +185,8 @@ func (h *handler) context(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	tok, err := callerctx.Mint(h.cfg.Key, callerctx.Context{Instance: m.Instance, Widget: m.Widget, User: m.User}, h.cfg.Audience, TokenTTL, now)
+	tok, err := callerctx.Mint(h.cfg.Key, callerctx.Context{Instance: m.Instance, Widget: m.Widget, User: m.User,
+		DisplayName: m.Viewer.DisplayName, Email: m.Viewer.Email, Language: m.Viewer.Language}, h.cfg.Audience, TokenTTL, now)
 	if err != nil {
 		log.Printf("host: minting a context for %s/%s: %v", m.Widget, m.Instance, err)
 		http.Error(w, "cannot mint a context", http.StatusInternalServerError)

@@ -18,7 +18,7 @@ func testHost() http.Handler {
 		Key:        testKey,
 		Audience:   "widgetgate",
 		Widgets: []Mount{
-			{Widget: "calendar", Instance: "lobby", User: "u1", Title: "Today"},
+			{Widget: "calendar", Instance: "lobby", User: "u1", Title: "Today", Viewer: Viewer{DisplayName: "Ada Lovelace", Language: "en-GB"}},
 			{Widget: "my-saas", Instance: "lobby"},
 		},
 	})
@@ -83,7 +83,7 @@ func TestContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (callerctx.Context{Instance: "lobby", Widget: "calendar", User: "u1"}) {
+	if c != (callerctx.Context{Instance: "lobby", Widget: "calendar", User: "u1", DisplayName: "Ada Lovelace", Language: "en-GB"}) {
 		t.Errorf("claims %+v", c)
 	}
 
