@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 )
 
 // ConfigStore keeps each instance's configuration of a widget (as
@@ -68,6 +70,11 @@ func (h *Handler) getConfig(ctx context.Context, t target) (any, error) {
 		return nil, err
 	}
 	stored, err := h.Store.InstanceConfig(ctx, t.id, t.widget)
+	if errors.Is(err, vaultstore.ErrMalformedConfig) {
+		// Written by hand: shown as unset, so that saving replaces it.
+		h.Logger.Warn("admin API: an instance's configuration is malformed in Vault", "target", t.String(), "error", err)
+		stored, err = map[string]any{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

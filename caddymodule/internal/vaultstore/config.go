@@ -20,6 +20,11 @@ func (s *Store) configPath(instance, widget string) (string, error) {
 	return s.prefix + "/config/" + instance + "/" + widget, nil
 }
 
+// ErrMalformedConfig: the stored configuration is not a JSON object (it
+// was written by hand). Readers fall back to the defaults; writing new
+// values replaces it.
+var ErrMalformedConfig = errors.New("the stored configuration is not a JSON object")
+
 // InstanceConfig reads the values an administrator set for instance's
 // widget (field name → value); an empty map when none are set. They are
 // kept as one JSON document in the field "values", so numbers, booleans
@@ -40,7 +45,7 @@ func (s *Store) InstanceConfig(ctx context.Context, instance, widget string) (ma
 	dec := json.NewDecoder(bytes.NewReader([]byte(str(data, "values"))))
 	dec.UseNumber()
 	if err := dec.Decode(&values); err != nil {
-		return nil, fmt.Errorf("%s: the field values is not a JSON object: %w", path, err)
+		return nil, fmt.Errorf("%s, field values: %w: %w", path, ErrMalformedConfig, err)
 	}
 	return values, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/widgetgate/widgetgate/caddymodule/internal/problem"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/schema"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
 
@@ -107,7 +108,12 @@ func (s *Server) Serve(ctx context.Context, method string, h http.Header, widget
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var err error
-		if stored, err = s.Store.InstanceConfig(ctx, caller.Instance, widgetID); err != nil {
+		stored, err = s.Store.InstanceConfig(ctx, caller.Instance, widgetID)
+		if errors.Is(err, vaultstore.ErrMalformedConfig) {
+			s.Logger.Warn("an instance's configuration is malformed in Vault; serving the defaults", "widget", widgetID, "instance", caller.Instance, "error", err)
+			stored, err = map[string]any{}, nil
+		}
+		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.Logger.Warn("reading an instance's configuration failed", "widget", widgetID, "instance", caller.Instance, "error", err)
 			}

@@ -43,6 +43,7 @@ func TestServe(t *testing.T) {
 	if err := store.PutInstanceConfig(context.Background(), "cafe", "clock", map[string]any{"title": "Café", "rows": 9}, at); err != nil {
 		t.Fatal(err)
 	}
+	store.Put("widgetgate/config/handwritten/clock", map[string]any{"values": "title=Lobby"}) // not JSON
 	s := &Server{Store: store, Widgets: schema.NewCatalog(map[string]*schema.Widget{"clock": w}), Caller: byHeader,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
@@ -56,6 +57,7 @@ func TestServe(t *testing.T) {
 		{"another instance sees its own", "GET", "clock", "cafe", false, map[string]schema.FieldValue{"title": {Value: "Café"}, "rows": {Value: 9.0}}, ""},
 		{"unset instance gets defaults", "GET", "clock", "hall", false, map[string]schema.FieldValue{"title": {Value: "Welcome"}, "rows": {Value: 3.0}}, ""},
 		{"no instance gets defaults", "GET", "clock", "", false, map[string]schema.FieldValue{"title": {Value: "Welcome"}, "rows": {Value: 3.0}}, ""},
+		{"malformed in Vault: defaults", "GET", "clock", "handwritten", false, map[string]schema.FieldValue{"title": {Value: "Welcome"}, "rows": {Value: 3.0}}, ""},
 		{"unknown widget", "GET", "nope", "lobby", false, nil, "unknown_widget"},
 		{"refused caller", "GET", "clock", "refuse", false, nil, "invalid_caller_context"},
 		{"not GET", "POST", "clock", "lobby", false, nil, "method_not_allowed"},
