@@ -94,7 +94,7 @@ func (a *AdminHandler) Provision(ctx caddy.Context) error {
 		return errors.New("widgetgate_admin needs token refresh enabled (connecting uses the provider registry and client credentials)")
 	}
 	a.h = &admin.Handler{
-		Store: app.store, Cache: app.cache, Widgets: app.widgets,
+		Store: app.store, Cache: app.cache, Configs: app.configs, Widgets: app.widgets,
 		Flow: &connect.Flow{
 			Store: app.store, Lookup: app.provider, Credentials: app.refresher.Credentials,
 			RedirectURL:     strings.TrimSuffix(a.PublicURL, "/") + "/callback",

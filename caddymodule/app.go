@@ -31,6 +31,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/upstream"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/webhook"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetcontext"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetdir"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
@@ -122,6 +123,7 @@ type App struct {
 	refresher *refresh.Refresher
 	store     *vaultstore.Store
 	cache     *passport.Cache
+	configs   *widgetcontext.Cache
 	fanout    *fanout.Stage
 	fanoutObs fanout.Observer // this config's metrics
 
@@ -392,7 +394,7 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 	}
 	a.state, a.stateKey = val.(*state), key
 	a.store, a.cache, a.refresher, a.verifier = a.state.store, a.state.cache, a.state.refresher, a.state.verifier
-	a.fanout = a.state.fanout
+	a.fanout, a.configs = a.state.fanout, a.state.configs
 	// The registry checks bundled passports' Vault references against the
 	// store, so the widgets load once it is there.
 	a.registry, a.started = new(atomic.Pointer[map[string]*provider.Provider]), new(atomic.Bool)
@@ -500,6 +502,7 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 		cacheCfg.Refresh = s.refresher.Refresh
 	}
 	s.cache = passport.NewCache(ctx, store, cacheCfg)
+	s.configs = widgetcontext.NewCache(store, cmp.Or(time.Duration(a.CacheTTL), passport.DefaultTTL), 0, nil)
 	return s, nil
 }
 

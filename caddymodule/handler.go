@@ -144,7 +144,7 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 		MaxResponseBytes: h.MaxResponseBytes,
 		Logger:           slogger,
 	})
-	h.context = &widgetcontext.Server{Store: app.store, Widgets: app.widgets, Caller: h.gateway.Caller, Logger: slogger}
+	h.context = &widgetcontext.Server{Store: app.configs, Widgets: app.widgets, Caller: h.gateway.Caller, Logger: slogger}
 	h.kit = &browserkit.Server{
 		Script: widgetgateJS, Pages: app.widgets, AllowedOrigins: h.AllowedOrigins,
 		AllowHeaders: "Content-Type, " + h.ContextHeader + ", " + h.InstanceHeader + ", " + h.UserHeader,

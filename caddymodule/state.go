@@ -19,6 +19,7 @@ import (
 	"github.com/widgetgate/widgetgate/caddymodule/internal/refresh"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/vaultstore"
 	"github.com/widgetgate/widgetgate/caddymodule/internal/webhook"
+	"github.com/widgetgate/widgetgate/caddymodule/internal/widgetcontext"
 	"github.com/widgetgate/widgetgate/callerctx"
 )
 
@@ -35,7 +36,8 @@ var states = caddy.NewUsagePool()
 type state struct {
 	store     *vaultstore.Store
 	cache     *passport.Cache
-	refresher *refresh.Refresher // nil when refresh is disabled
+	configs   *widgetcontext.Cache // instances' configurations, as cache keeps bindings
+	refresher *refresh.Refresher   // nil when refresh is disabled
 	verifier  *callerctx.Verifier
 	// fanout holds the response cache, calls in flight, cool-downs and
 	// concurrency budgets; its policy is the newest started app's.

@@ -48,8 +48,11 @@ type Cache interface {
 // callback under …/callback. It routes by the path's tail, so it works
 // under any route with or without the prefix stripped.
 type Handler struct {
-	Store   Store
-	Cache   Cache
+	Store Store
+	Cache Cache
+	// Configs is the request path's configuration cache, told of every
+	// configuration changed here; nil when there is none.
+	Configs ConfigCache
 	Flow    *connect.Flow
 	Widgets Widgets
 	// Providers returns the provider registry of the serving config.

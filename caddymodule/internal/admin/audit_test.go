@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -427,6 +428,8 @@ func TestAuditConfigActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.h.Widgets = wd
+	forgotten := &forgetRecorder{}
+	w.h.Configs = forgotten
 	auth := []string{"Authorization", "Bearer " + canaryAdminToken}
 	const secretish = "CANARY-config-value-5e1f"
 
@@ -458,6 +461,9 @@ func TestAuditConfigActions(t *testing.T) {
 		t.Fatalf("reset: %d", status)
 	}
 	w.expectLine("reset", map[string]any{"action": "config.reset", "target": "lobby/clock", "outcome": "ok"})
+	if want := []string{"lobby/clock", "lobby/clock"}; !slices.Equal(forgotten.targets, want) {
+		t.Errorf("the request path's cache was told of %v, want %v (the put and the reset, not the refusals)", forgotten.targets, want)
+	}
 	if strings.Contains(w.audit.String(), secretish) {
 		t.Error("the audit log holds a configuration value")
 	}
@@ -471,4 +477,11 @@ func writeFile(t *testing.T, name, content string) {
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// forgetRecorder is a ConfigCache that records what it is told.
+type forgetRecorder struct{ targets []string }
+
+func (f *forgetRecorder) Forget(instance, widget string) {
+	f.targets = append(f.targets, instance+"/"+widget)
 }

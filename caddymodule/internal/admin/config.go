@@ -24,6 +24,19 @@ type ConfigStore interface {
 	DeleteInstanceConfig(ctx context.Context, instance, widget string) error
 }
 
+// ConfigCache is the request path's configuration cache (as
+// *widgetcontext.Cache is).
+type ConfigCache interface {
+	Forget(instance, widget string)
+}
+
+// forgetConfig tells the request path that t's configuration changed.
+func (h *Handler) forgetConfig(t target) {
+	if h.Configs != nil {
+		h.Configs.Forget(t.id, t.widget)
+	}
+}
+
 // configView is an instance's configuration of a widget, for the page:
 // the fields to build a form from, what the administrator set, and what
 // the widget sees.
@@ -118,6 +131,7 @@ func (h *Handler) putConfig(ctx context.Context, r *http.Request, t target) (any
 	if err := h.Store.PutInstanceConfig(ctx, t.id, t.widget, values, time.Now()); err != nil {
 		return nil, err
 	}
+	h.forgetConfig(t)
 	return configViewOf(t, cfg, values), nil
 }
 
@@ -125,7 +139,11 @@ func (h *Handler) resetConfig(ctx context.Context, t target) error {
 	if _, err := h.configured(t); err != nil {
 		return err
 	}
-	return h.Store.DeleteInstanceConfig(ctx, t.id, t.widget)
+	if err := h.Store.DeleteInstanceConfig(ctx, t.id, t.widget); err != nil {
+		return err
+	}
+	h.forgetConfig(t)
+	return nil
 }
 
 func configViewOf(t target, cfg *schema.Configuration, stored map[string]any) configView {
