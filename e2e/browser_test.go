@@ -52,7 +52,10 @@ func TestBrowserKit(t *testing.T) {
 	e := start(t, options{
 		globalExtra:  "context_keys {\n\t\t\thmac_vault\n\t\t}",
 		handlerBlock: "caller_context signed\n\t\t\tcontext_audience widgetgate\n\t\t\tallowed_origins " + hostOrigin,
-		extraWidgets: map[string]map[string]string{"hostile": {"schema.json": hostileSchema, "widget.html": hostileHTML}},
+		extraWidgets: map[string]map[string]string{
+			"hostile": {"schema.json": hostileSchema, "widget.html": hostileHTML},
+			"welcome": {"schema.json": welcomeSchema, "widget.html": welcomeHTML},
+		},
 		extraRoutes: "route /admin/* {\n\t\tbasic_auth {\n\t\t\t" + opsUser + " " + strings.TrimSpace(hash) + "\n\t\t}\n" +
 			"\t\twidgetgate_admin {\n\t\t\ttrust_auth_directive\n\t\t\tpublic_url http://{addr}/admin\n\t\t}\n\t}",
 	})
@@ -91,6 +94,7 @@ func TestBrowserKit(t *testing.T) {
 			{Widget: "my-saas", Instance: "lobby", User: "u1", Title: "My SaaS"},
 			{Widget: "graph-calendar", Instance: "lobby", User: "u1", Title: "Microsoft 365"},
 			{Widget: "hostile", Instance: "lobby", User: "u1", Title: "Hostile widget (test only)"},
+			{Widget: "welcome", Instance: "lobby", User: "u1", Title: "Welcome (configured)"},
 		},
 	}))
 	srv.Listener.Close()
@@ -109,7 +113,7 @@ func TestBrowserKit(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, filepath.Join("browser", "kit.test.mjs"))
 	cmd.Env = append(os.Environ(), "HOST_URL="+hostOrigin+"/", "OUT_DIR="+out, "CHROMIUM_BIN="+chromium,
 		"WIDGET_URL="+e.gw.URL+"/sidecar/widgets/hostile/widget.html", "ADMIN_URL="+e.gw.URL+"/admin/",
-		"ADMIN_USER="+opsUser, "ADMIN_PASSWORD="+opsPassword, "ADMIN_PASSPORT=pp-google")
+		"ADMIN_USER="+opsUser, "ADMIN_PASSWORD="+opsPassword, "ADMIN_PASSPORT=pp-google", "CONFIG_TITLE="+configTitle)
 	cmd.WaitDelay = 10 * time.Second
 	output, err := cmd.CombinedOutput()
 	t.Logf("kit.test.mjs:\n%s", output)
@@ -125,6 +129,13 @@ func TestBrowserKit(t *testing.T) {
 	} else if got := fmt.Sprint(ids.Data["keys"]); got != "[pp-google pp-ms pp-saas]" {
 		t.Errorf("passports after the cross-site forms: %s, want only the three the test stored", got)
 	}
+	// The title the administrator set on the operator page is the lobby's,
+	// in Vault.
+	if rec, err := e.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/config/lobby/welcome"); err != nil {
+		t.Errorf("no configuration of welcome for lobby in Vault: %v", err)
+	} else if v, _ := rec.Data["values"].(string); v != `{"title":"`+configTitle+`"}` {
+		t.Errorf("Vault holds the configuration %q, want only the title the administrator set", v)
+	}
 	if err != nil {
 		t.Fatalf("the browser check failed (%v); screenshots and the browser console are in %s", err, out)
 	}
@@ -139,10 +150,11 @@ func TestBrowserKit(t *testing.T) {
 			t.Errorf("provider saw %s %s with Authorization %q", req.Method, req.URL, req.Header.Get("Authorization"))
 		}
 	}
+	// The page is loaded twice: before and after the administrator's change.
 	want := map[string]int{
-		"GET /calendar/v3/calendars/primary/events": 2, // the probe and the calendar widget
-		"GET /v1/data":              1,
-		"GET /v1.0/me/calendarview": 1,
+		"GET /calendar/v3/calendars/primary/events": 3, // the probe and the calendar widget, twice
+		"GET /v1/data":              2,
+		"GET /v1.0/me/calendarview": 2,
 	}
 	if !maps.Equal(seen, want) {
 		t.Errorf("provider saw %v, want %v", seen, want)
@@ -175,6 +187,40 @@ func browserDeps(t *testing.T) (node, chromium string) {
 // The hostile widget, for TestBrowserKit only. It shares the page (and the
 // instance) with the good widgets and tries to get at their data; each
 // attempt's outcome is written into its page for kit.test.mjs to check.
+// configTitle is what the administrator sets as the welcome widget's title.
+const configTitle = "Main lobby"
+
+// welcomeSchema and welcomeHTML are a widget written against the Appspace
+// Widget API that needs no passport: it waits for the API, reads its
+// configuration, renders the title, asks for the height it is configured
+// with, raises an analytics event and says it is ready. Nothing else.
+const welcomeSchema = `{"authentications": [], "authenticatedApis": [], "configuration": {"fields": [
+  {"name": "title", "type": "text", "label": "Title", "description": "Shown in large type", "group": "Display",
+   "default": "Welcome", "validation": {"required": true, "maxLength": 60}},
+  {"name": "height", "type": "number", "label": "Height (px)", "group": "Display", "default": 240, "validation": {"min": 120, "max": 600}}
+]}}`
+
+const welcomeHTML = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Welcome</title>
+<style>
+  body { margin: 0; font: 16px system-ui, sans-serif; background: #0b3d91; color: #fff; }
+  h1 { margin: 0; padding: 1.2rem; font-size: 2rem; }
+  p { margin: 0 1.2rem; opacity: .8; }
+</style></head>
+<body><h1 id="title">…</h1><p id="state">waiting for the Widget API</p>
+<script>
+(async function () {
+  var api = await window.appspace.waitForWidgetApi();
+  var answer = await api.getConfiguration();
+  var config = answer.data.configuration;
+  document.getElementById('title').textContent = config.title.value;
+  var height = await api.setHeight(config.height.value);
+  document.getElementById('state').textContent = 'height ' + height + ' px';
+  await api.raiseAnalyticsEvent('welcome.rendered', { titleLength: String(config.title.value).length });
+  api.onReady();
+})();
+</script></body></html>`
+
 const hostileSchema = `{
   "authentications": [
     {"label": "Hostile", "authenticationType": "passport", "authKey": "hostileAuth", "metadata": {"passportProvider": "google"}}
@@ -269,9 +315,12 @@ const hostileHTML = `<!doctype html>
   });
 
   try {
+    var api = await window.appspace.waitForWidgetApi();
+    if (typeof api.onReady === 'function') api.onReady();
+
     // (a) Another widget's API, through the kit.
     try {
-      var r = await window.appspace.widgetApi.callAuthenticatedAPI('getCalendarEvents', { params: { maxResults: '10' } });
+      var r = await api.callAuthenticatedAPI('getCalendarEvents', { params: { maxResults: '10' } });
       record('other-widget-api', r.status === 200 ? 'LEAK' : verdictOf(r), r.status + ' ' + ((r.data && r.data.code) || ''));
     } catch (e) {
       record('other-widget-api', 'blocked', 'rejected: ' + e.message);
@@ -308,7 +357,7 @@ const hostileHTML = `<!doctype html>
 
     // (d) Overriding the method.
     try {
-      var r4 = await window.appspace.widgetApi.callAuthenticatedAPI('getData', { method: 'DELETE' });
+      var r4 = await api.callAuthenticatedAPI('getData', { method: 'DELETE' });
       record('method-override', 'LEAK', r4.status);
     } catch (e) {
       record('method-override', 'blocked', e.message);

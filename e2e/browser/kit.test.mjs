@@ -7,7 +7,11 @@
 //
 // It opens the host page and checks what a person would see: each widget
 // shows the stand-in's data, fetched through the kit and widgetgate, and
-// the hostile widget got nothing it tried for. With WIDGET_URL (the hostile
+// the hostile widget got nothing it tried for. The welcome widget, which
+// uses only the Widget API (waitForWidgetApi, getConfiguration, setHeight,
+// raiseAnalyticsEvent, onReady), shows its default title at the height it
+// asked for; once an administrator sets a title on the operator page
+// (ADMIN_URL), it shows that title after a reload. With WIDGET_URL (the hostile
 // widget's page on the sidecar) and ADMIN_URL, ADMIN_USER, ADMIN_PASSWORD
 // (an admin handler on the same site behind basic_auth), it then opens the
 // admin page, so the browser holds the operator's credentials, and the
@@ -25,6 +29,8 @@ const ADMIN_URL = process.env.ADMIN_URL || '';
 const ADMIN_USER = process.env.ADMIN_USER || '';
 const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD || '';
 const ADMIN_PASSPORT = process.env.ADMIN_PASSPORT || 'pp-google';
+// The title the administrator gives the welcome widget's lobby instance.
+const CONFIG_TITLE = process.env.CONFIG_TITLE || 'Main lobby';
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out');
 const TIMEOUT = 30_000;
 
@@ -117,7 +123,7 @@ try {
     if (f.sandbox !== 'allow-scripts') fail(`${f.widget}: iframe sandbox is ${JSON.stringify(f.sandbox)}, want "allow-scripts"`);
     if (!f.opaque) fail(`${f.widget}: the host page can read the widget's document (not an opaque origin)`);
   }
-  if (frames.length !== EXPECT.length + 1) fail(`found ${frames.length} widget frames, want ${EXPECT.length + 1}: ${JSON.stringify(frames)}`);
+  if (frames.length !== EXPECT.length + 2) fail(`found ${frames.length} widget frames, want ${EXPECT.length + 2}: ${JSON.stringify(frames)}`);
 
   // 3. The hostile widget got nothing.
   const hostile = frameOf('hostile');
@@ -154,7 +160,7 @@ try {
 
   // 4. Screenshots: the page and each card.
   await page.screenshot({ path: join(OUT_DIR, 'host.png'), fullPage: true });
-  for (const { widget } of [...EXPECT, { widget: 'hostile' }]) {
+  for (const { widget } of [...EXPECT, { widget: 'hostile' }, { widget: 'welcome' }]) {
     await page.locator(`.card[data-widget="${widget}"]`).screenshot({ path: join(OUT_DIR, `card-${widget}.png`) }).catch((err) => fail(`screenshot of ${widget}: ${err.message}`));
   }
   log(`screenshots in ${OUT_DIR}`);
@@ -162,11 +168,17 @@ try {
   // 5. No errors, except what the hostile widget's own attempts caused:
   // the sidecar's 404 for the APIs it does not have, and the browser's
   // CORS refusals of its direct requests.
-  // 6. The hostile widget's page opened top-level by the operator, whose
+  // 6. The Widget API: the welcome widget's default configuration, its
+  // height, its analytics event and its readiness; then the
+  // administrator's title, after a reload.
+  await welcomeDefault(page);
+  if (ADMIN_URL) await configureWelcome(page);
+
+  // 7. The hostile widget's page opened top-level by the operator, whose
   // browser holds the admin credentials.
   if (WIDGET_URL) await topLevel();
 
-  // 7. A page on another origin auto-submits forms to the admin API: the
+  // 8. A page on another origin auto-submits forms to the admin API: the
   // browser attaches the operator's basic_auth credentials by itself.
   if (ADMIN_URL) await crossSiteForms();
 
@@ -183,6 +195,80 @@ try {
 } finally {
   await context.close().catch(() => {});
   rmSync(profile, { recursive: true, force: true });
+}
+
+// welcomeDefault checks the welcome widget as mounted: the schema's
+// default title, the iframe at the height the widget asked for (its card
+// sized to it), one analytics event counted by the host, and the card out
+// of its loading state.
+async function welcomeDefault(page) {
+  const welcome = page.frameLocator('iframe[data-widgetgate-widget="welcome"]');
+  try {
+    await welcome.locator('#title', { hasText: /^Welcome$/ }).waitFor();
+    await welcome.locator('#state', { hasText: 'height 240 px' }).waitFor();
+    log('ok: welcome shows its default title and was given the height it asked for');
+  } catch {
+    const body = await welcome.locator('body').innerText({ timeout: 2000 }).catch(() => '(unreadable)');
+    fail(`welcome did not render its default configuration; its frame shows ${JSON.stringify(body)}`);
+    return;
+  }
+  const box = await page.locator('iframe[data-widgetgate-widget="welcome"]').boundingBox();
+  if (!box || Math.round(box.height) !== 240) fail(`the welcome iframe is ${box && box.height} px high, want the 240 it asked for`);
+  const body = await page.locator('.card[data-widget="welcome"] .card-body').boundingBox();
+  if (!body || Math.round(body.height) !== 240) fail(`the welcome card's body is ${body && body.height} px high, want 240 (sized to the widget)`);
+  await page.locator('.card[data-widget="welcome"] .card-body[data-widgetgate-state="ready"]').waitFor({ state: 'attached' })
+    .catch(() => fail('the welcome card never left its loading state (onReady)'));
+  if (await page.locator('.card[data-widget="welcome"] .widgetgate-skeleton').count() !== 0) fail('the welcome card still shows its skeleton after onReady');
+  await page.locator('#analytics-count', { hasText: /^1$/ }).waitFor()
+    .catch(async () => fail(`the host counted ${await page.locator('#analytics-count').innerText()} analytics events, want 1 (welcome.rendered)`));
+  await page.locator('.card[data-widget="welcome"]').screenshot({ path: join(OUT_DIR, 'welcome-default.png') });
+}
+
+// configureWelcome plays the administrator: on the operator page, the
+// lobby instance's configuration of the welcome widget gets a new title;
+// the host page, reloaded, shows it.
+async function configureWelcome(page) {
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(TIMEOUT);
+  try {
+    const resp = await tab.goto(ADMIN_URL, { waitUntil: 'load' });
+    if (!resp || resp.status() !== 200) throw new Error(`the operator page answered ${resp && resp.status()}`);
+    const instance = tab.locator('details[data-instance="lobby"]');
+    await instance.waitFor();
+    await instance.evaluate((d) => { d.open = true; });
+    const block = instance.locator('div.config-block[data-config-instance="lobby"][data-config-widget="welcome"]');
+    await block.locator('button.config-toggle').click();
+    const form = block.locator('form.config-form');
+    const title = form.locator('[name="title"]');
+    await title.fill(CONFIG_TITLE);
+    const [put] = await Promise.all([
+      tab.waitForResponse((r) => r.url().endsWith('/api/instances/lobby/config/welcome') && r.request().method() === 'PUT'),
+      form.locator('button[data-action="save-config"]').click(),
+    ]);
+    if (put.status() !== 200) throw new Error(`saving the configuration answered ${put.status()}: ${await put.text()}`);
+    log(`ok: the administrator set the title to ${JSON.stringify(CONFIG_TITLE)} on the operator page`);
+    await block.screenshot({ path: join(OUT_DIR, 'admin-welcome-config.png') });
+  } catch (err) {
+    fail(`configuring the welcome widget on the operator page: ${err.stack || err}`);
+    return;
+  } finally {
+    await tab.close().catch(() => {});
+  }
+  await page.reload({ waitUntil: 'load' });
+  const welcome = page.frameLocator('iframe[data-widgetgate-widget="welcome"]');
+  try {
+    await welcome.locator('#title', { hasText: CONFIG_TITLE }).waitFor();
+    log('ok: after a reload, welcome shows the title the administrator set');
+  } catch {
+    fail(`after a reload, welcome shows ${JSON.stringify(await welcome.locator('#title').innerText().catch(() => '?'))}, want ${JSON.stringify(CONFIG_TITLE)}`);
+  }
+  // The other widgets still run after the reload.
+  for (const { widget, text } of EXPECT) {
+    await page.frameLocator(`iframe[data-widgetgate-widget="${widget}"]`).locator('li', { hasText: text }).first().waitFor()
+      .catch(() => fail(`after the reload, ${widget} did not show "${text}"`));
+  }
+  await page.screenshot({ path: join(OUT_DIR, 'host-configured.png'), fullPage: true });
+  await page.locator('.card[data-widget="welcome"]').screenshot({ path: join(OUT_DIR, 'welcome-configured.png') });
 }
 
 async function topLevel() {

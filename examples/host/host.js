@@ -1,5 +1,6 @@
 // The host page's glue: mount every card's widget with widgetgate's kit
-// (loaded from the sidecar just before this file) and keep the clock.
+// (loaded from the sidecar just before this file), show each widget's
+// lifecycle state and the number of analytics events, and keep the clock.
 (function () {
   'use strict';
   var sidecar = document.querySelector('meta[name="widgetgate-sidecar"]').getAttribute('content');
@@ -14,17 +15,34 @@
     };
   }
 
-  var cards = document.querySelectorAll('.card[data-widget]');
-  for (var i = 0; i < cards.length; i++) {
-    var card = cards[i];
+  // The footer counts the analytics events every widget raised.
+  var analyticsCount = document.getElementById('analytics-count');
+  var analyticsTotal = 0;
+  function onAnalyticsEvent() {
+    analyticsTotal++;
+    analyticsCount.textContent = String(analyticsTotal);
+  }
+
+  // Each card's title shows its widget's lifecycle state (the kit shows a
+  // skeleton in the card body until the widget is ready).
+  function mountCard(card) {
     var widget = card.getAttribute('data-widget');
+    var badge = card.querySelector('.card-state');
     window.WidgetGate.mount(card.querySelector('.card-body'), {
       sidecar: sidecar,
       widget: widget,
       title: card.getAttribute('data-title'),
-      context: contextFor(widget, card.getAttribute('data-instance'))
+      context: contextFor(widget, card.getAttribute('data-instance')),
+      onAnalyticsEvent: onAnalyticsEvent,
+      onLifecycle: function (state) {
+        badge.textContent = state;
+        badge.setAttribute('data-state', state);
+      }
     });
   }
+
+  var cards = document.querySelectorAll('.card[data-widget]');
+  for (var i = 0; i < cards.length; i++) mountCard(cards[i]);
 
   var clock = document.getElementById('clock');
   function tick() {
