@@ -464,6 +464,14 @@ func TestAuditConfigActions(t *testing.T) {
 	if want := []string{"lobby/clock", "lobby/clock"}; !slices.Equal(forgotten.targets, want) {
 		t.Errorf("the request path's cache was told of %v, want %v (the put and the reset, not the refusals)", forgotten.targets, want)
 	}
+	// Setting nothing (every field emptied) is the defaults: no document.
+	if status, out := w.do("PUT", "/admin/api/instances/lobby/config/clock", `{"values": {"title": "", "rows": null}}`, auth...); status != 200 {
+		t.Fatalf("empty put: %d %v", status, out)
+	}
+	w.lines()
+	if ids, err := w.h.Store.ListInstances(context.Background()); err != nil || slices.Contains(ids, "lobby") {
+		t.Errorf("after setting nothing, instances = %v, %v: a document was written", ids, err)
+	}
 	if strings.Contains(w.audit.String(), secretish) {
 		t.Error("the audit log holds a configuration value")
 	}

@@ -128,7 +128,12 @@ func (h *Handler) putConfig(ctx context.Context, r *http.Request, t target) (any
 	}
 	slices.Sort(names)
 	noteAudit(ctx, func(rec *auditRecord) { rec.attrs = append(rec.attrs, slog.Any("fields", names)) })
-	if err := h.Store.PutInstanceConfig(ctx, t.id, t.widget, values, time.Now()); err != nil {
+	// Nothing set is the defaults: no document, as after a reset.
+	write := func() error { return h.Store.PutInstanceConfig(ctx, t.id, t.widget, values, time.Now()) }
+	if len(values) == 0 {
+		write = func() error { return h.Store.DeleteInstanceConfig(ctx, t.id, t.widget) }
+	}
+	if err := write(); err != nil {
 		return nil, err
 	}
 	h.forgetConfig(t)

@@ -260,8 +260,9 @@ type ValueError struct {
 }
 
 // Check validates values an administrator sets for an instance (field
-// name → value; a null or absent value is unset) and returns them in
-// stored form, or every problem, one per field.
+// name → value; a null, empty or absent value is unset: the default
+// applies) and returns them in stored form, or every problem, one per
+// field.
 func (c *Configuration) Check(values map[string]any) (map[string]any, []ValueError) {
 	out := map[string]any{}
 	var errs []ValueError
@@ -271,8 +272,7 @@ func (c *Configuration) Check(values map[string]any) (map[string]any, []ValueErr
 		}
 	}
 	for _, f := range c.fields() {
-		v, set := values[f.Name]
-		if set && v != nil {
+		if v := values[f.Name]; !isEmpty(v) {
 			sv, err := f.kind.check(f, v)
 			if err != nil {
 				errs = append(errs, ValueError{Field: f.Name, Message: err.Error()})
@@ -308,7 +308,7 @@ func (c *Configuration) Effective(stored map[string]any) map[string]FieldValue {
 	out := make(map[string]FieldValue, len(c.fields()))
 	for _, f := range c.fields() {
 		v := f.Default
-		if s, ok := stored[f.Name]; ok && s != nil {
+		if s := stored[f.Name]; !isEmpty(s) {
 			if sv, err := f.kind.check(f, s); err == nil {
 				v = sv
 			}
@@ -323,7 +323,7 @@ func (c *Configuration) Effective(stored map[string]any) map[string]FieldValue {
 func (c *Configuration) Current(stored map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, f := range c.fields() {
-		if s, ok := stored[f.Name]; ok && s != nil {
+		if s := stored[f.Name]; !isEmpty(s) {
 			if sv, err := f.kind.check(f, s); err == nil {
 				out[f.Name] = sv
 			}
@@ -332,6 +332,8 @@ func (c *Configuration) Current(stored map[string]any) map[string]any {
 	return out
 }
 
+// isEmpty reports whether v sets nothing: a form's emptied field is
+// unset, whatever the field's type.
 func isEmpty(v any) bool { return v == nil || v == "" }
 
 func sortedKeys(m map[string]any) []string {

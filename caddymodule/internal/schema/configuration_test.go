@@ -106,6 +106,13 @@ func TestConfigurationCheck(t *testing.T) {
 	if out["rows"] != 12.0 || out["title"] != "Main hall" || out["compact"] != true {
 		t.Errorf("stored form = %#v", out)
 	}
+	out, _ = c.Check(map[string]any{"room": "north", "title": "", "accent": ""})
+	if !reflect.DeepEqual(out, map[string]any{"room": "north"}) {
+		t.Errorf("emptied fields were stored: %#v", out)
+	}
+	if got := c.Effective(map[string]any{"title": ""})["title"]; got.Value != "Lobby" {
+		t.Errorf("a stored empty title hides the default: %#v", got)
+	}
 
 	for _, tc := range []struct {
 		name   string
@@ -114,6 +121,8 @@ func TestConfigurationCheck(t *testing.T) {
 	}{
 		{"required without default", map[string]any{}, []ValueError{{"room", "required"}}},
 		{"required blanked, default kept", map[string]any{"room": "north", "title": ""}, nil},
+		{"required blanked, no default", map[string]any{"room": ""}, []ValueError{{"room", "required"}}},
+		{"emptied fields of any type are unset", map[string]any{"room": "north", "accent": "", "day": "", "link": "", "rows": nil}, nil},
 		{"one problem per field", map[string]any{
 			"room": "east", "rows": 0.5, "compact": "yes", "accent": "blue", "title": strings.Repeat("x", 21),
 			"link": "data:text/html,x", "day": "03/12/2026", "opens": "8h", "unknown": 1, "notes": "a\x00b",
