@@ -36,7 +36,13 @@ import (
 // Delete removes packages. Last, a passport the provider stops accepting
 // (its refresh answered invalid_grant) raises the reconnect banner, which
 // goes once it is reconnected in the pop-up. Only that passport is
-// written to Vault by hand. Screenshots go to e2e/browser/out/admin/.
+// written to Vault by hand. Last, the configuration form of a widget
+// declaring fields (boardSchema, admin_config_browser_test.go) on the
+// bound instance: defaults shown, markup in labels shown as text, a save
+// with a bad number and a too long text refused with each problem next to
+// its field and Vault unchanged, the fixed values saved with their JSON
+// types (in Vault, and as the widget sees them), then reset to the
+// defaults. Screenshots go to e2e/browser/out/admin/.
 func TestAdminBrowser(t *testing.T) {
 	node, chromium := browserDeps(t)
 
@@ -82,7 +88,7 @@ func TestAdminBrowser(t *testing.T) {
 		extraWidgets: map[string]map[string]string{widget: {
 			"schema.json":                  crmSchema(widget),
 			"passport/" + widget + ".json": displayNamed(t, crmPassport(widget, asSrv.URL, nil), "Acme CRM"),
-		}},
+		}, boardWidget: {"schema.json": boardSchema, "widget.html": "<p>board</p>"}},
 		extraRoutes: "route /admin/* {\n\t\twidgetgate_admin {\n\t\t\ttoken_file " + tokenFile + "\n\t\t\tpublic_url http://{addr}/admin\n\t\t}\n\t}",
 	})
 	mu.Lock()
@@ -126,6 +132,7 @@ func TestAdminBrowser(t *testing.T) {
 		"UPLOAD_DIR="+uploads, "UPLOAD_GOOD="+uploadGood, "UPLOAD_BAD="+uploadBad, "UPLOAD_HUGE="+uploadHuge,
 		"FOLDER_WIDGET="+widget, "REFUSED="+refusedNew+":not-serving,"+refusedOlder+":serving",
 		"RECONNECT_PASSPORT="+lobbyPassport, "RECONNECT_NAME="+lobbyName,
+		"CONFIG_INSTANCE="+instance, "CONFIG_WIDGET="+boardWidget,
 		"OUT_DIR="+out, "CHROMIUM_BIN="+chromium)
 	cmd.WaitDelay = 10 * time.Second
 	var output lockedBuffer
@@ -143,6 +150,7 @@ func TestAdminBrowser(t *testing.T) {
 	}
 	ready := make(chan string, 1)
 	reconnect := make(chan struct{}, 1)
+	configStage := make(chan string, 8)
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -159,6 +167,12 @@ func TestAdminBrowser(t *testing.T) {
 			if line == "READY reconnect" {
 				select {
 				case reconnect <- struct{}{}:
+				default:
+				}
+			}
+			if stage, ok := strings.CutPrefix(line, "READY config-"); ok {
+				select {
+				case configStage <- stage:
 				default:
 				}
 			}
@@ -225,6 +239,9 @@ func TestAdminBrowser(t *testing.T) {
 		reconnected = true
 	case <-scanned:
 	}
+	// Last, the configuration form: Vault and the widget's view at each
+	// stage the page reports, until the script ends.
+	stages := followConfigForm(t, e, instance, configStage, scanned, func() { io.WriteString(stdin, "continue\n") })
 	stdin.Close()
 	<-scanned
 	err = cmd.Wait()
@@ -257,6 +274,9 @@ func TestAdminBrowser(t *testing.T) {
 	// The widget packages, as the page left them; the passport reconnected
 	// on the page serves its instance again.
 	checkUploadsAfter(t, e, token, &answers)
+	if want := []string{"start", "refused", "saved", "reset"}; !slices.Equal(stages, want) {
+		t.Errorf("admin.test.mjs paused at the configuration stages %q, want %q", stages, want)
+	}
 	if !reconnected {
 		t.Error("admin.test.mjs finished without asking for a passport that needs reconnecting")
 	} else {
@@ -270,7 +290,7 @@ func TestAdminBrowser(t *testing.T) {
 
 	// Canary: no token or secret in what the admin API answered, in
 	// widgetgate's logs, or in the page's console.
-	for _, path := range []string{"providers", "passports", "widgets", "bindings"} {
+	for _, path := range []string{"providers", "passports", "widgets", "bindings", "instances/" + instance + "/config/" + boardWidget} {
 		adminPageAPI(t, e, token, "GET", path, &answers)
 	}
 	console, _ := os.ReadFile(filepath.Join(out, "console.log"))
@@ -290,7 +310,8 @@ func TestAdminBrowser(t *testing.T) {
 	}
 
 	for _, shot := range []string{"admin-active.png", "admin-inactive.png", "admin-refused-packages.png",
-		"admin-upload-ok.png", "admin-upload-refused.png", "admin-reconnect-banner.png", "admin-reconnected.png"} {
+		"admin-upload-ok.png", "admin-upload-refused.png", "admin-reconnect-banner.png", "admin-reconnected.png",
+		"admin-config-defaults.png", "admin-config-refused.png", "admin-config-saved.png", "admin-config-reset.png"} {
 		if fi, err := os.Stat(filepath.Join(out, shot)); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s missing: %v", shot, err)
 		}

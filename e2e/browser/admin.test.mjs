@@ -15,7 +15,8 @@
 // package with problems is refused with each one listed and nothing
 // written; a folder's id (409) and an oversized package (413) say why;
 // Delete removes a package. Last, with RECONNECT_PASSPORT, the banner for
-// passports that need reconnecting. Screenshots of each state go to
+// passports that need reconnecting; with CONFIG_WIDGET, an instance's
+// configuration form. Screenshots of each state go to
 // OUT_DIR. It exits non-zero, saying why, on any failure, including any
 // error in the page's console other than the refusals it provokes.
 //
@@ -49,6 +50,14 @@
 //                  reconnect_required meanwhile), then Reload, see the
 //                  banner name it, reconnect it in the pop-up, see the
 //                  banner go
+//   CONFIG_INSTANCE, CONFIG_WIDGET
+//                  when set: the configuration form of that widget (the
+//                  fields of boardSchema, e2e/admin_config_browser_test.go)
+//                  on that instance: defaults, a refused save with each
+//                  error next to its field, a good save, reset to defaults;
+//                  "READY config-<stage>" (start, refused, saved, reset)
+//                  and a wait for "continue" after each, for the Go test
+//                  to check Vault
 //   OUT_DIR        screenshots and console.log (default e2e/browser/out/admin)
 //   CHROMIUM_BIN   default /usr/bin/chromium
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +84,8 @@ const REFUSED = (process.env.REFUSED || '').split(',').filter(Boolean).map((s) =
 });
 const RECONNECT_PASSPORT = process.env.RECONNECT_PASSPORT || '';
 const RECONNECT_NAME = process.env.RECONNECT_NAME || RECONNECT_PASSPORT;
+const CONFIG_INSTANCE = process.env.CONFIG_INSTANCE || '';
+const CONFIG_WIDGET = process.env.CONFIG_WIDGET || '';
 const OUT_DIR = process.env.OUT_DIR || join(import.meta.dirname ?? '.', 'out', 'admin');
 const TIMEOUT = 30_000;
 
@@ -153,10 +164,13 @@ async function waitForGo() {
   }
 }
 
-// adminAPI reads the admin API as the test itself (not through the page).
-async function adminAPI(method, path) {
+// adminAPI calls the admin API as the test itself (not through the page),
+// with body as JSON when given.
+async function adminAPI(method, path, body) {
+  const headers = ADMIN_TOKEN ? { Authorization: 'Bearer ' + ADMIN_TOKEN } : {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await context.request.fetch(apiURL(path), {
-    method, headers: ADMIN_TOKEN ? { Authorization: 'Bearer ' + ADMIN_TOKEN } : {},
+    method, headers, ...(body !== undefined ? { data: JSON.stringify(body) } : {}),
   });
   let json = null;
   try { json = await res.json(); } catch { /* not JSON */ }
@@ -511,6 +525,250 @@ try {
     if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 10_000 }).catch(() => fail('the pop-up did not close after reconnecting'));
     log(`ok: ${RECONNECT_PASSPORT} reconnected; the banner is gone`);
     await page.screenshot({ path: join(OUT_DIR, 'admin-reconnected.png'), fullPage: true });
+  }
+
+  // 15. The configuration form of a widget declaring fields, on the bound
+  // instance: defaults shown; markup in labels, descriptions and options
+  // shown as text; a bad number and a too long text refused, each problem
+  // next to its field, the input kept and nothing written; the fixed
+  // values saved with their JSON types; then back to the defaults. The Go
+  // test checks Vault and the widget's view at each "READY config-<stage>".
+  if (CONFIG_INSTANCE && CONFIG_WIDGET) {
+    const cfgPath = `instances/${encodeURIComponent(CONFIG_INSTANCE)}/config/${encodeURIComponent(CONFIG_WIDGET)}`;
+    const pause = async (stage) => { console.log(`READY config-${stage}`); await waitForGo(); };
+    const spec = await adminAPI('GET', cfgPath);
+    if (spec.status !== 200) throw new Error(`GET ${cfgPath}: ${JSON.stringify(spec)}`);
+    const fields = spec.json.fields;
+    const fieldOf = (name) => fields.find((f) => f.name === name);
+    if (Object.keys(spec.json.values).length !== 0) throw new Error(`${CONFIG_WIDGET} is configured for ${CONFIG_INSTANCE} before the page did anything: ${JSON.stringify(spec.json.values)}`);
+    const listed = ((await adminAPI('GET', 'widgets')).json?.widgets ?? []).find((w) => w.id === CONFIG_WIDGET);
+    if (listed?.configurable !== true) fail(`api/widgets does not say ${CONFIG_WIDGET} is configurable: ${JSON.stringify(listed)}`);
+    if (await page.locator(`#widget-rows tr[data-widget="${CONFIG_WIDGET}"] [data-field="configurable"]`).count() !== 1) fail(`${CONFIG_WIDGET}'s row does not say it is configurable`);
+    await pause('start');
+
+    const card = page.locator(`#instances details[data-instance="${CONFIG_INSTANCE}"]`);
+    await card.waitFor({ state: 'attached' });
+    if (!await card.evaluate((d) => d.open)) await card.locator('summary').click();
+    const toggle = card.locator(`button[data-action="toggle-config"][data-widget="${CONFIG_WIDGET}"]`);
+    if ((await toggle.innerText()).trim() !== `Configure ${CONFIG_WIDGET}`) fail(`the configuration button reads ${JSON.stringify(await toggle.innerText())}`);
+    if (await toggle.getAttribute('aria-expanded') !== 'false') fail('the configuration button is expanded before it is clicked');
+    const form = page.locator(`form[data-config-instance="${CONFIG_INSTANCE}"][data-config-widget="${CONFIG_WIDGET}"]`);
+    if (await form.count() !== 0) fail('the configuration form is open before it is asked for');
+    await toggle.click();
+    await form.waitFor({ state: 'visible' });
+    const toggled = card.locator(`button[data-action="toggle-config"][data-widget="${CONFIG_WIDGET}"]`);
+    if (await toggled.getAttribute('aria-expanded') !== 'true') fail('the configuration button is not aria-expanded once the form is open');
+    const control = (name) => form.locator(`[name="${name}"]`);
+    const fieldBox = (name) => form.locator(`[data-config-field="${name}"]`);
+    const errorOf = (name) => form.locator(`[data-field-error="${name}"]`);
+
+    // Every field, with the control its type asks for, its label as text,
+    // its default, and the validation hints.
+    const controlFor = {
+      text: 'input[type="text"]', textbox: 'textarea', number: 'input[type="number"]', boolean: 'input[type="checkbox"]',
+      select: 'select', colorPicker: 'input[type="text"]', url: 'input[type="url"]', date: 'input[type="date"]', time: 'input[type="time"]',
+    };
+    const describe = (f, v) => f.type === 'boolean' ? (v ? 'on' : 'off') : f.type === 'select' ? (f.options.find((o) => o.value === v)?.label ?? v) : typeof v === 'string' ? v : JSON.stringify(v);
+    for (const f of fields) {
+      const want = f.known ? controlFor[f.type] : 'textarea';
+      const c = form.locator(`${want}[name="${f.name}"]`);
+      if (await control(f.name).count() !== 1 || await c.count() !== 1) { fail(`field ${f.name} (${f.type}) has no single ${want} named ${f.name}`); continue; }
+      const label = await fieldBox(f.name).locator('[data-field="label"]').textContent();
+      if (label !== (f.label || f.name)) fail(`field ${f.name} is labelled ${JSON.stringify(label)}, want ${JSON.stringify(f.label || f.name)}`);
+      const labelFor = await fieldBox(f.name).locator('label').getAttribute('for');
+      if (!labelFor || labelFor !== await c.getAttribute('id')) fail(`field ${f.name}'s label is not the label of its control`);
+      if (f.description && !(await fieldBox(f.name).innerText()).includes(f.description)) fail(`field ${f.name} does not show its description as text`);
+      if (f.type === 'boolean') {
+        if (await c.isChecked() !== (f.default === true)) fail(`the checkbox ${f.name} does not show its default ${f.default}`);
+      } else if (await c.inputValue() !== '') {
+        fail(`field ${f.name} holds ${JSON.stringify(await c.inputValue())} while nothing is set`);
+      }
+      if (f.default !== undefined) {
+        const hint = await form.locator(`[data-field-hint="${f.name}"]`).textContent().catch(() => '');
+        if (!hint.includes(`Default: ${describe(f, f.default)}`)) fail(`field ${f.name}'s hint reads ${JSON.stringify(hint)}, not its default ${JSON.stringify(f.default)}`);
+      }
+      const required = await fieldBox(f.name).locator('.req').count() === 1;
+      if (required !== !!f.validation.required) fail(`field ${f.name} is ${required ? '' : 'not '}marked required`);
+      if (!f.known && await form.locator(`[data-field-unknown="${f.name}"]`).count() !== 1) fail(`the unknown type of ${f.name} is not noted`);
+      if (await errorOf(f.name).count() !== 1 || await errorOf(f.name).isVisible()) fail(`field ${f.name} has no hidden error element`);
+    }
+    const title = fieldOf('title'), rows = fieldOf('rows');
+    if (await control('title').getAttribute('placeholder') !== title.default) fail(`the title's placeholder is not its default ${title.default}`);
+    if (await control('title').getAttribute('required') === null) fail('the required title has no required attribute');
+    if (await control('rows').getAttribute('min') !== String(rows.validation.min) || await control('rows').getAttribute('max') !== String(rows.validation.max)) fail('the number field has no min and max');
+    if (await form.getAttribute('novalidate') === null) fail('the form is not novalidate: the browser would judge before widgetgate');
+    const firstOption = await control('room').locator('option').first().textContent();
+    if (!firstOption.includes('default: North wing')) fail(`the select's empty choice reads ${JSON.stringify(firstOption)}`);
+    const optionLabels = await texts(control('room').locator('option'));
+    if (!optionLabels.includes('South <b>wing</b>')) fail(`the select's options read ${JSON.stringify(optionLabels)}: markup not kept as text`);
+    if (await form.locator('input[type="color"][data-color-for="accent"]').inputValue() !== '#1a73e8') fail('the colour swatch does not show the default colour');
+    // Groups: a fieldset each, legend as text, in schema order.
+    const legends = await texts(form.locator('fieldset.config-group > legend'));
+    if (JSON.stringify(legends) !== JSON.stringify(['Look & feel', 'Schedule'])) fail(`the groups are ${JSON.stringify(legends)}`);
+    for (const f of fields) {
+      const group = await fieldBox(f.name).evaluate((el) => el.closest('fieldset')?.querySelector('legend')?.textContent ?? '');
+      if (group !== (f.group ?? '')) fail(`field ${f.name} is in the group ${JSON.stringify(group)}, want ${JSON.stringify(f.group ?? '')}`);
+    }
+    // Markup from the package stays text.
+    const before = dialogs.length;
+    if (await page.locator('#app img, #app script, form.config-form b').count() !== 0 || await page.evaluate(() => window.__pwned) !== undefined) {
+      fail('markup from the widget package became elements on the page');
+    }
+    if (dialogs.length !== before) fail(`a label ran script: ${JSON.stringify(dialogs.slice(before))}`);
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    if (sideways > 0) fail(`the page scrolls sideways at 1400 px with the configuration form open (${sideways} px)`);
+    log(`ok: the configuration form of ${CONFIG_WIDGET} for ${CONFIG_INSTANCE} shows its ${fields.length} fields with their defaults`);
+    await card.screenshot({ path: join(OUT_DIR, 'admin-config-defaults.png') });
+
+    // saveConfig clicks Save and returns the JSON the page sent and the
+    // status widgetgate answered.
+    const saveConfig = async () => {
+      const url = apiURL(cfgPath);
+      const [res] = await Promise.all([
+        page.waitForResponse((r) => r.url() === url && r.request().method() === 'PUT'),
+        form.locator('button[data-action="save-config"]').click(),
+      ]);
+      return { status: res.status(), sent: res.request().postDataJSON(), headers: await res.request().allHeaders() };
+    };
+
+    // A too long title and a number above the maximum, with valid values
+    // besides: refused whole.
+    const tooLong = 'x'.repeat(title.validation.maxLength + 1);
+    await control('title').fill(tooLong);
+    const count = (await form.locator('[data-field-count="title"]').textContent()).trim();
+    if (count !== `${tooLong.length} / ${title.validation.maxLength}` || await form.locator('[data-field-count="title"][data-over]').count() !== 1) fail(`the title's counter reads ${JSON.stringify(count)}`);
+    await control('rows').fill(String(rows.validation.max + 87));
+    await control('compact').check();
+    await control('room').selectOption('south');
+    if (!await card.locator(`.config-block[data-config-widget="${CONFIG_WIDGET}"] [data-field="config-dirty"]`).isVisible()) fail('no "unsaved changes" while the form differs from what is saved');
+    expectRefusal(cfgPath, 422);
+    const refused = await saveConfig();
+    if (refused.status !== 422) throw new Error(`saving the bad values: status ${refused.status}, want 422`);
+    if (refused.headers['content-type'] !== 'application/json') fail(`the save was sent as ${JSON.stringify(refused.headers['content-type'])}`);
+    const wantSent = { title: tooLong, rows: rows.validation.max + 87, compact: true, room: 'south' };
+    if (JSON.stringify(refused.sent) !== JSON.stringify({ values: wantSent })) fail(`the page sent ${JSON.stringify(refused.sent)}, want ${JSON.stringify({ values: wantSent })}`);
+    // What widgetgate answered, asked again as the test (a refused save
+    // writes nothing).
+    const problem = await adminAPI('PUT', cfgPath, refused.sent);
+    const byField = Object.fromEntries((problem.json?.errors ?? []).map((e) => [e.field, e.message]));
+    if (problem.status !== 422 || problem.json?.code !== 'invalid_configuration' || JSON.stringify(Object.keys(byField).sort()) !== '["rows","title"]') {
+      throw new Error(`the refused values, sent again: ${JSON.stringify(problem)}`);
+    }
+    await errorOf('title').waitFor({ state: 'visible' }).catch(() => fail('after the refused save no error shows next to the title'));
+    for (const name of ['title', 'rows']) {
+      const shown = (await errorOf(name).textContent()).trim();
+      if (shown !== byField[name]) fail(`field ${name}'s error reads ${JSON.stringify(shown)}, want ${JSON.stringify(byField[name])}`);
+      if (await control(name).getAttribute('aria-invalid') !== 'true') fail(`field ${name} is not aria-invalid`);
+      const described = (await control(name).getAttribute('aria-describedby') ?? '').split(' ');
+      if (!described.includes(await errorOf(name).getAttribute('id'))) fail(`field ${name}'s error does not describe it`);
+    }
+    const visibleErrors = await form.locator('[data-field-error]:visible').count();
+    if (visibleErrors !== 2) fail(`${visibleErrors} fields show an error, want 2`);
+    const summary = form.locator('[data-field="config-summary"]');
+    if (!await summary.isVisible() || !says(await summary.innerText(), problem.json.message)) fail(`the summary reads ${JSON.stringify(await summary.innerText())}, not ${JSON.stringify(problem.json.message)}`);
+    const lines = await texts(summary.locator('li'));
+    const wantLines = [`${title.label}: ${byField.title}`, `${rows.label}: ${byField.rows}`];
+    if (JSON.stringify(lines) !== JSON.stringify(wantLines)) fail(`the summary lists ${JSON.stringify(lines)}, want ${JSON.stringify(wantLines)}`);
+    const status = (await form.locator('[data-field="config-status"]').innerText()).trim();
+    if (status !== 'Not saved' || await form.locator('[data-field="config-status"][data-state="error"]').count() !== 1) fail(`the status after a refusal reads ${JSON.stringify(status)}`);
+    // The administrator's input stays, also across closing and opening
+    // the form again.
+    const kept = async (when) => {
+      const got = { title: await control('title').inputValue(), rows: await control('rows').inputValue(), compact: await control('compact').isChecked(), room: await control('room').inputValue() };
+      const want = { title: tooLong, rows: String(rows.validation.max + 87), compact: true, room: 'south' };
+      if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${when}, the form holds ${JSON.stringify(got)}, want what was typed ${JSON.stringify(want)}`);
+    };
+    await kept('after the refusal');
+    await toggled.click();
+    await form.waitFor({ state: 'detached' });
+    await card.locator(`button[data-action="toggle-config"][data-widget="${CONFIG_WIDGET}"][aria-expanded="false"]`).click();
+    await form.waitFor({ state: 'visible' });
+    await kept('closed and opened again');
+    if ((await errorOf('rows').textContent()).trim() !== byField.rows) fail('the errors are gone after closing and opening the form');
+    if (Object.keys((await adminAPI('GET', cfgPath)).json?.values ?? { x: 1 }).length !== 0) fail('the refused save wrote values');
+    log(`ok: the bad values are refused: ${JSON.stringify(byField)}`);
+    await card.screenshot({ path: join(OUT_DIR, 'admin-config-refused.png') });
+    await pause('refused');
+
+    // Fixed: saved, with numbers as numbers and booleans as booleans; the
+    // fields left empty are not sent.
+    await control('title').fill('Lobby news');
+    await control('rows').fill('6');
+    await form.locator('input[type="color"][data-color-for="accent"]').fill('#ff8800');
+    if (await control('accent').inputValue() !== '#ff8800') fail(`picking a colour writes ${JSON.stringify(await control('accent').inputValue())} in the text box`);
+    await control('footer').fill('Open <b>9–17</b>');
+    await control('opens').fill('08:30');
+    await control('since').fill('2025-01-31');
+    await control('since').fill(''); // emptied: back to its default
+    await control('gauge').fill('needle');
+    const saved = await saveConfig();
+    const wantValues = { title: 'Lobby news', rows: 6, compact: true, room: 'south', accent: '#ff8800', footer: 'Open <b>9–17</b>', opens: '08:30', gauge: 'needle' };
+    if (saved.status !== 200) throw new Error(`saving the fixed values: status ${saved.status}`);
+    const sortKeys = (o) => JSON.stringify(Object.fromEntries(Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b))));
+    if (sortKeys(saved.sent?.values) !== sortKeys(wantValues)) fail(`the page sent ${JSON.stringify(saved.sent)}, want the values ${JSON.stringify(wantValues)}`);
+    await form.locator('[data-field="config-status"][data-state="saved"]').waitFor({ state: 'visible' });
+    const savedText = (await form.locator('[data-field="config-status"]').innerText()).trim();
+    if (savedText !== 'Saved') fail(`the status after saving reads ${JSON.stringify(savedText)}`);
+    if (await form.locator('[data-field-error]:visible').count() !== 0 || await form.locator('[data-field="config-summary"]').isVisible()) fail('errors are still shown after a successful save');
+    if (await form.locator('[aria-invalid="true"]').count() !== 0) fail('fields are still aria-invalid after a successful save');
+    if (await card.locator(`.config-block[data-config-widget="${CONFIG_WIDGET}"] [data-field="config-dirty"]`).isVisible()) fail('"unsaved changes" after saving');
+    const stored = (await adminAPI('GET', cfgPath)).json;
+    if (sortKeys(stored?.values) !== sortKeys(wantValues)) fail(`GET ${cfgPath} answers the values ${JSON.stringify(stored?.values)}, want ${JSON.stringify(wantValues)}`);
+    if (typeof stored?.values?.rows !== 'number' || typeof stored?.values?.compact !== 'boolean') fail(`the stored rows and compact are ${typeof stored?.values?.rows} and ${typeof stored?.values?.compact}`);
+    if (stored?.configuration?.since?.value !== null || stored?.configuration?.rows?.value !== 6) fail(`the effective configuration is ${JSON.stringify(stored?.configuration)}`);
+    if (await control('title').inputValue() !== 'Lobby news' || await control('since').inputValue() !== '') fail('the form does not show what was saved');
+    const setCount = (await card.locator(`.config-block[data-config-widget="${CONFIG_WIDGET}"] [data-field="config-state"]`).innerText()).trim();
+    if (setCount !== `${Object.keys(wantValues).length} values set`) fail(`the form's head reads ${JSON.stringify(setCount)}`);
+    // Reload: the open form reads the instance again and shows the same.
+    const reread = page.waitForResponse((r) => r.url() === apiURL(cfgPath) && r.request().method() === 'GET');
+    await page.locator('#reload').click();
+    if ((await reread).status() !== 200) fail('after Reload the open form could not read its configuration');
+    await page.locator('body[data-state="ready"]').waitFor({ state: 'attached' });
+    await page.waitForFunction((sel) => document.querySelector(sel)?.value === 'Lobby news',
+      `form[data-config-instance="${CONFIG_INSTANCE}"][data-config-widget="${CONFIG_WIDGET}"] [name="title"]`);
+    if (await control('rows').inputValue() !== '6' || !await control('compact').isChecked()) fail('after Reload the form does not show the saved values');
+    log(`ok: saved ${JSON.stringify(saved.sent.values)}`);
+    await card.screenshot({ path: join(OUT_DIR, 'admin-config-saved.png') });
+    await pause('saved');
+
+    // Reset to defaults, after a confirmation.
+    const asked = dialogs.length;
+    await form.locator('button[data-action="reset-config"]').click();
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Reset to defaults',
+      `form[data-config-instance="${CONFIG_INSTANCE}"][data-config-widget="${CONFIG_WIDGET}"] [data-field="config-status"]`);
+    if (!dialogs.slice(asked).some((d) => d.includes(CONFIG_WIDGET) && d.includes(CONFIG_INSTANCE))) fail('Reset to defaults asked no confirmation');
+    const after = (await adminAPI('GET', cfgPath)).json;
+    if (Object.keys(after?.values ?? { x: 1 }).length !== 0 || after?.configuration?.rows?.value !== rows.default) fail(`after the reset GET answers ${JSON.stringify(after)}`);
+    for (const f of fields) {
+      const c = control(f.name);
+      if (f.type === 'boolean' ? await c.isChecked() !== (f.default === true) : await c.inputValue() !== '') fail(`after the reset field ${f.name} does not show its default`);
+    }
+    if (await form.locator('input[type="color"][data-color-for="accent"]').inputValue() !== '#1a73e8') fail('after the reset the swatch does not show the default colour');
+    const resetHead = (await card.locator(`.config-block[data-config-widget="${CONFIG_WIDGET}"] [data-field="config-state"]`).innerText()).trim();
+    if (resetHead !== 'all defaults') fail(`after the reset the form's head reads ${JSON.stringify(resetHead)}`);
+    log(`ok: ${CONFIG_WIDGET} for ${CONFIG_INSTANCE} is back to its defaults`);
+    await card.screenshot({ path: join(OUT_DIR, 'admin-config-reset.png') });
+    await pause('reset');
+
+    // A configuration alone makes an instance: one added on the page and
+    // only configured is listed after Reload (api/bindings lists it).
+    const kiosk = CONFIG_INSTANCE + '-kiosk';
+    await page.locator('#instance-input').fill(kiosk);
+    await page.locator('#add-instance-submit').click();
+    const kioskCard = page.locator(`#instances details[data-instance="${kiosk}"]`);
+    await kioskCard.locator(`button[data-action="toggle-config"][data-widget="${CONFIG_WIDGET}"]`).click();
+    const kioskForm = page.locator(`form[data-config-instance="${kiosk}"][data-config-widget="${CONFIG_WIDGET}"]`);
+    await kioskForm.locator('[name="title"]').fill('Kiosk');
+    await kioskForm.locator('button[data-action="save-config"]').click();
+    await kioskForm.locator('[data-field="config-status"][data-state="saved"]').waitFor({ state: 'visible' })
+      .catch(() => fail(`saving the configuration of the new instance ${kiosk} did not finish`));
+    if (await kioskCard.locator('button[data-action="discard-instance"]').count() !== 0) fail(`${kiosk} is still "new" (discardable) once its configuration is saved`);
+    await page.locator('#reload').click();
+    await page.waitForFunction((sel) => document.querySelector(sel)?.value === 'Kiosk',
+      `form[data-config-instance="${kiosk}"][data-config-widget="${CONFIG_WIDGET}"] [name="title"]`).catch(() => fail(`${kiosk}, only configured, is not listed with its configuration after Reload`));
+    const instances = ((await adminAPI('GET', 'bindings')).json?.instances ?? []).map((i) => i.instance);
+    if (!instances.includes(kiosk)) fail(`api/bindings does not list ${kiosk}, which only has a configuration: ${JSON.stringify(instances)}`);
+    else log(`ok: ${kiosk}, only configured, stays listed after Reload`);
   }
 
   await page.waitForTimeout(300); // late console messages

@@ -1,6 +1,7 @@
 // widgetgate operator page: passports (connect, reconnect, disconnect,
-// delete), widget packages (upload, delete, the refused ones) and the
-// bindings of widget instances. Served by the
+// delete), widget packages (upload, delete, the refused ones), the
+// bindings of widget instances and their configuration (a form per
+// configurable widget, built from its schema's fields). Served by the
 // widgetgate_admin handler together with admin.html and admin.css; no
 // build step, no dependencies, no inline script (the page's CSP forbids
 // them). Everything shown comes from the admin JSON API under <base>/api/
@@ -34,6 +35,7 @@
     ready: '', // passport id an upload created or found: highlighted "ready to connect"
     instances: new Map(), // instance id -> { saved: {authKey: passportId}, draft: {authKey: passportId}, isNew }
     busy: new Set(), // passport ids (or "bundled:<provider>") with an action under way
+    configs: new Map(), // configKey(instance, widget) -> configuration form state (see configState)
     connect: null, // { popup, passport, provider, done, timer }
   };
 
@@ -271,6 +273,9 @@
       show($('forget-token'), !!token());
       renderAll();
       document.body.dataset.state = 'ready';
+      // Open configuration forms read their instance again; what the
+      // administrator typed and did not save stays.
+      state.configs.forEach(function (cs) { if (cs.open) loadConfig(cs); });
     }).catch(function (err) {
       if (err && err.status === 401) {
         needToken(token() ? 'That token was not accepted.' : '');
@@ -829,6 +834,7 @@
     return h('tr', { dataset: { widget: w.id, refused: problem ? 'true' : undefined } },
       h('td', { dataset: { label: 'Widget' } },
         h('div', { className: 'strong mono', dataset: { field: 'widget-id' }, text: w.id }),
+        w.configurable === true ? h('span', { className: 'tag', dataset: { field: 'configurable' }, title: 'It declares configuration fields: set them per instance under Bindings', text: 'configurable' }) : null,
         problem ? h('span', { className: 'tag tag-warn', title: 'Its newest version on disk was refused: see Refused packages', text: 'newer version refused' }) : null),
       auths,
       bundled,
@@ -1002,9 +1008,12 @@
     box.querySelectorAll('details[data-instance]').forEach(function (d) { openNow[d.dataset.instance] = d.open; });
     box.textContent = '';
     var rows = authRows();
-    show($('no-widgets'), rows.length === 0);
-    show($('no-instances'), rows.length > 0 && state.instances.size === 0);
-    if (rows.length === 0) return;
+    var configurable = configurableWidgets();
+    dropStaleConfigs(configurable);
+    var any = rows.length > 0 || configurable.length > 0;
+    show($('no-widgets'), !any);
+    show($('no-instances'), any && state.instances.size === 0);
+    if (!any) return;
     var names = Array.from(state.instances.keys()).sort(function (a, b) {
       var x = state.instances.get(a), y = state.instances.get(b);
       if (x.isNew !== y.isNew) return x.isNew ? -1 : 1;
@@ -1013,11 +1022,11 @@
     names.forEach(function (name, i) {
       var inst = state.instances.get(name);
       var open = name in openNow ? openNow[name] : (inst.isNew || i === 0 || names.length <= 3);
-      box.appendChild(instanceCard(name, inst, rows, open));
+      box.appendChild(instanceCard(name, inst, rows, configurable, open));
     });
   }
 
-  function instanceCard(name, inst, rows, open) {
+  function instanceCard(name, inst, rows, configurable, open) {
     var dirty = isDirty(inst, rows);
     var count = Object.keys(inst.saved).length;
     var summary = h('summary', null,
@@ -1070,7 +1079,11 @@
       inst.isNew ? h('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'discard-instance', instance: name }, text: 'Discard' }) : null,
       h('button', { type: 'button', className: 'btn btn-primary btn-small', dataset: { action: 'save-bindings', instance: name }, text: 'Save' }));
 
-    var card = h('details', { className: 'instance', dataset: { instance: name } }, summary, h('div', { className: 'table-wrap' }, table), foot);
+    var card = rows.length
+      ? h('details', { className: 'instance', dataset: { instance: name } }, summary, h('div', { className: 'table-wrap' }, table), foot)
+      : h('details', { className: 'instance', dataset: { instance: name } }, summary,
+        h('p', { className: 'muted instance-none', text: 'No loaded widget declares an authentication: nothing to bind.' }));
+    if (configurable.length) card.appendChild(configSection(name, configurable));
     card.open = open;
     return card;
   }
@@ -1107,6 +1120,8 @@
       state.instances.delete(name);
       renderBindings();
     }
+    if (btn.dataset.action === 'toggle-config') toggleConfig(name, btn.dataset.widget);
+    if (btn.dataset.action === 'reset-config') resetConfig(configState(name, btn.dataset.widget));
   }
 
   function saveBindings(name, btn) {
@@ -1161,6 +1176,567 @@
     }
   }
 
+  // ---- configuration -------------------------------------------------------
+
+  // Each instance has a form per configurable widget, built from the
+  // fields its schema declares (api/instances/{instance}/config/{widget}).
+  // Labels, descriptions, options and error messages come from widget
+  // packages: all of it is text. A field left empty is left out of what
+  // is saved, so that it falls back to its default; widgetgate checks
+  // every value and says which it refuses.
+  //
+  // A field may be named like a property of a <form> ("action",
+  // "elements", "querySelector"…), and a form's named controls shadow its
+  // properties: the code below never reads a property of a configuration
+  // form. It keeps the form's state and controls in configState instead.
+
+  var configForms = new WeakMap(); // <form> -> its configuration state
+  var configSeq = 0; // element ids of the form fields
+
+  function configurableWidgets() {
+    return state.widgets.filter(function (w) { return w.configurable === true; })
+      .sort(function (a, b) { return a.id.localeCompare(b.id); });
+  }
+
+  function configKey(instance, widget) { return instance + '\n' + widget; }
+
+  function has(obj, k) { return !!obj && Object.prototype.hasOwnProperty.call(obj, k); }
+
+  // configState is what the page knows of one instance's configuration of
+  // one widget: view is the API's answer (fields, values, configuration),
+  // draft what the administrator typed since (field name -> input value, or
+  // true/false for a checkbox), errors the refusals of the last save
+  // (field name -> message) and summary above them.
+  function configState(instance, widget) {
+    var k = configKey(instance, widget);
+    var cs = state.configs.get(k);
+    if (!cs) {
+      cs = { instance: instance, widget: widget, open: false, loading: false, loadError: '', view: null,
+        draft: {}, errors: {}, summary: '', summaryList: [], status: '', statusText: '', busy: false, controls: {}, buttons: [] };
+      state.configs.set(k, cs);
+    }
+    return cs;
+  }
+
+  function dropStaleConfigs(configurable) {
+    state.configs.forEach(function (cs, k) {
+      if (!state.instances.has(cs.instance) || !configurable.some(function (w) { return w.id === cs.widget; })) state.configs.delete(k);
+    });
+  }
+
+  function configSection(name, configurable) {
+    var list = h('div', { className: 'config-list' });
+    configurable.forEach(function (w) { list.appendChild(configBlock(configState(name, w.id))); });
+    return h('div', { className: 'instance-config' },
+      h('h3', { text: 'Configuration' }),
+      h('p', { className: 'sub', text: 'Set by widget for this instance. A field left empty uses its default.' }),
+      list);
+  }
+
+  function fieldLabel(f) { return f.label || f.name; }
+
+  function fieldsOf(cs) { return cs.view && Array.isArray(cs.view.fields) ? cs.view.fields : []; }
+
+  function fieldOf(cs, name) {
+    var fs = fieldsOf(cs);
+    for (var i = 0; i < fs.length; i++) if (fs[i].name === name) return fs[i];
+    return null;
+  }
+
+  // describeValue writes a field's value for a hint: a select's label, on
+  // or off for a boolean.
+  function describeValue(f, v) {
+    if (f.type === 'boolean' && typeof v === 'boolean') return v ? 'on' : 'off';
+    if (f.type === 'select' && Array.isArray(f.options)) {
+      for (var i = 0; i < f.options.length; i++) if (f.options[i] && f.options[i].value === v) return f.options[i].label || String(v);
+    }
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  }
+
+  function isBool(f) { return f.known && f.type === 'boolean'; }
+
+  // storedRaw is a field's stored value as its control holds it: a string,
+  // or true/false for a checkbox (its default while unset).
+  function storedRaw(cs, f) {
+    var values = (cs.view && cs.view.values) || {};
+    var v = values[f.name];
+    if (isBool(f)) return has(values, f.name) ? v === true : f['default'] === true;
+    if (!has(values, f.name) || v === null || v === undefined) return '';
+    return typeof v === 'string' ? v : String(v);
+  }
+
+  function rawOf(cs, f) { return has(cs.draft, f.name) ? cs.draft[f.name] : storedRaw(cs, f); }
+
+  function isConfigDirty(cs) {
+    return fieldsOf(cs).some(function (f) { return has(cs.draft, f.name) && cs.draft[f.name] !== storedRaw(cs, f); });
+  }
+
+  // hexColour gives an input type=color's value (#rrggbb) for a
+  // colorPicker value (#rgb, #rgba, #rrggbb or #rrggbbaa), or ''.
+  function hexColour(v) {
+    var m = /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.exec(String(v || '').trim());
+    if (!m) return '';
+    var x = m[1];
+    if (x.length <= 4) x = x[0] + x[0] + x[1] + x[1] + x[2] + x[2];
+    return '#' + x.slice(0, 6).toLowerCase();
+  }
+
+  function configBlock(cs) {
+    var formId = 'cfg-form-' + (++configSeq);
+    var toggle = h('button', {
+      type: 'button', className: 'btn btn-small config-toggle',
+      dataset: { action: 'toggle-config', instance: cs.instance, widget: cs.widget },
+      'aria-expanded': cs.open ? 'true' : 'false', 'aria-controls': cs.open ? formId : undefined,
+      text: cs.open ? 'Close configuration' : 'Configure ' + cs.widget,
+    });
+    var nSet = cs.view && cs.view.values ? Object.keys(cs.view.values).length : -1;
+    var head = h('div', { className: 'config-head' },
+      h('span', { className: 'mono strong', text: cs.widget }),
+      nSet < 0 ? null : h('span', { className: 'sub', dataset: { field: 'config-state' },
+        text: nSet === 0 ? 'all defaults' : nSet + (nSet === 1 ? ' value set' : ' values set') }),
+      h('span', { className: 'tag tag-warn', dataset: { field: 'config-dirty' }, hidden: !isConfigDirty(cs), text: 'unsaved changes' }),
+      h('span', { className: 'config-head-gap' }),
+      toggle);
+    var block = h('div', { className: 'config-block', dataset: { configInstance: cs.instance, configWidget: cs.widget } }, head);
+    cs.controls = {};
+    cs.buttons = [];
+    if (!cs.open) return block;
+    if (cs.loading && !cs.view) {
+      block.appendChild(h('p', { className: 'muted config-note', role: 'status', text: 'Loading the configuration…' }));
+    } else if (cs.loadError && !cs.view) {
+      block.appendChild(h('p', { className: 'field-error config-note', role: 'alert', dataset: { field: 'config-load-error' }, text: cs.loadError }));
+    } else if (cs.view) {
+      block.appendChild(configForm(cs, formId));
+    }
+    return block;
+  }
+
+  function configForm(cs, formId) {
+    // Everything goes into body before body goes into the form: once a
+    // named control is in the form, the form's own methods may be
+    // shadowed (see above).
+    var body = h('div', { className: 'config-body' });
+    var summary = h('div', { className: 'config-summary', role: 'alert', dataset: { field: 'config-summary' }, hidden: !cs.summary });
+    if (cs.summary) {
+      summary.appendChild(h('p', { text: cs.summary }));
+      if (cs.summaryList.length) {
+        var ul = h('ul', { className: 'error-list' });
+        cs.summaryList.forEach(function (line) { ul.appendChild(h('li', { text: line })); });
+        summary.appendChild(ul);
+      }
+    }
+    body.appendChild(summary);
+    if (cs.loadError) body.appendChild(h('p', { className: 'field-error', role: 'alert', dataset: { field: 'config-load-error' }, text: cs.loadError }));
+
+    var fields = fieldsOf(cs);
+    if (!fields.length) body.appendChild(h('p', { className: 'muted', text: 'This widget declares no configuration fields.' }));
+    // Fields in schema order; a group's fields in a fieldset where its
+    // first field is.
+    var groups = {};
+    var loose = null; // the grid ungrouped fields go in; a new one after a group
+    fields.forEach(function (f) {
+      var el = configField(cs, f);
+      var g = typeof f.group === 'string' ? f.group : '';
+      if (!g) {
+        if (!loose) {
+          loose = h('div', { className: 'config-fields' });
+          body.appendChild(loose);
+        }
+        loose.appendChild(el);
+        return;
+      }
+      if (!has(groups, g)) {
+        groups[g] = h('div', { className: 'config-fields' });
+        body.appendChild(h('fieldset', { className: 'config-group', dataset: { configGroup: g } }, h('legend', { text: g }), groups[g]));
+        loose = null;
+      }
+      groups[g].appendChild(el);
+    });
+
+    var save = h('button', { type: 'submit', className: 'btn btn-primary btn-small', dataset: { action: 'save-config' }, disabled: cs.busy, text: 'Save' });
+    var reset = h('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'reset-config', instance: cs.instance, widget: cs.widget }, disabled: cs.busy, text: 'Reset to defaults' });
+    cs.buttons = [save, reset];
+    body.appendChild(h('div', { className: 'config-foot' },
+      h('span', { className: 'save-status', role: 'status', dataset: { field: 'config-status', state: cs.status || undefined }, text: cs.statusText }),
+      reset, save));
+
+    var form = h('form', {
+      id: formId, className: 'config-form', novalidate: true, autocomplete: 'off',
+      'aria-label': 'Configuration of ' + cs.widget + ' for ' + cs.instance,
+      dataset: { configInstance: cs.instance, configWidget: cs.widget },
+    }, body);
+    configForms.set(form, cs);
+    return form;
+  }
+
+  function configField(cs, f) {
+    var base = 'cfg-' + (++configSeq);
+    var v = f.validation && typeof f.validation === 'object' ? f.validation : {};
+    var hasDefault = has(f, 'default') && f['default'] !== null;
+    var err = cs.errors[f.name] || '';
+    var describedBy = [];
+    var raw = rawOf(cs, f);
+    var type = f.known ? f.type : '';
+    var control;
+    var extra = null; // what sits next to the control (colour swatch)
+
+    // required is a hint (the form is novalidate: widgetgate judges); a
+    // checkbox is never "required", false is a value.
+    var common = { id: base, name: f.name, 'aria-invalid': err ? 'true' : undefined, required: !!v.required && !isBool(f) };
+    var placeholder = f.placeholder || (hasDefault && !isBool(f) ? describeValue(f, f['default']) : '');
+    switch (type) {
+      case 'boolean':
+        control = h('input', Object.assign({ type: 'checkbox' }, common));
+        control.checked = raw === true;
+        break;
+      case 'number':
+        control = h('input', Object.assign({ type: 'number', step: 'any', inputmode: 'decimal', placeholder: placeholder,
+          min: typeof v.min === 'number' ? v.min : undefined, max: typeof v.max === 'number' ? v.max : undefined }, common));
+        control.value = raw;
+        break;
+      case 'select':
+        control = h('select', common);
+        var none = hasDefault ? '— default: ' + describeValue(f, f['default']) + ' —' : v.required ? '— choose —' : '— none —';
+        control.appendChild(h('option', { value: '', text: none }));
+        (Array.isArray(f.options) ? f.options : []).forEach(function (o) {
+          if (o && typeof o.value === 'string') control.appendChild(h('option', { value: o.value, text: o.label || o.value }));
+        });
+        control.value = raw;
+        break;
+      case 'textbox':
+        control = h('textarea', Object.assign({ rows: 3, placeholder: placeholder }, common));
+        control.value = raw;
+        break;
+      case 'colorPicker':
+        control = h('input', Object.assign({ type: 'text', className: 'mono', spellcheck: 'false', placeholder: placeholder || '#rrggbb' }, common));
+        control.value = raw;
+        var swatch = h('input', { type: 'color', className: 'swatch', dataset: { colorFor: f.name }, 'aria-label': fieldLabel(f) + ': pick a colour' });
+        swatch.value = hexColour(raw) || hexColour(f['default']) || '#000000';
+        extra = swatch;
+        break;
+      case 'url':
+      case 'date':
+      case 'time':
+      case 'text':
+        control = h('input', Object.assign({ type: type, spellcheck: type === 'text' ? undefined : 'false',
+          placeholder: type === 'date' || type === 'time' ? undefined : placeholder || (type === 'url' ? 'https://…' : '') }, common));
+        control.value = raw;
+        break;
+      default: // a type widgetgate does not know: text, kept as it is
+        control = h('textarea', Object.assign({ rows: 2, placeholder: placeholder }, common));
+        control.value = raw;
+    }
+    cs.controls[f.name] = control;
+
+    var label = h('label', { 'for': base, className: 'config-label' });
+    label.appendChild(h('span', { dataset: { field: 'label' }, text: fieldLabel(f) }));
+    if (v.required) label.appendChild(h('span', { className: 'req', text: 'required' }));
+
+    var notes = [];
+    if (f.description) notes.push(h('p', { className: 'sub config-desc', id: base + '-desc', text: f.description }));
+    var hint = [];
+    if (hasDefault) hint.push('Default: ' + describeValue(f, f['default']));
+    if (type === 'number' && (typeof v.min === 'number' || typeof v.max === 'number')) {
+      hint.push(typeof v.min === 'number' && typeof v.max === 'number' ? 'From ' + v.min + ' to ' + v.max
+        : typeof v.min === 'number' ? 'At least ' + v.min : 'At most ' + v.max);
+    }
+    if (v.maxLength) hint.push('At most ' + v.maxLength + ' characters');
+    if (hint.length) notes.push(h('p', { className: 'sub config-hint', id: base + '-hint', dataset: { fieldHint: f.name }, text: hint.join(' · ') }));
+    if (!f.known) {
+      notes.push(h('p', { className: 'hint config-unknown', id: base + '-unknown', dataset: { fieldUnknown: f.name },
+        text: 'widgetgate does not know the field type "' + f.type + '": the value is kept as plain text.' }));
+    }
+    var counter = null;
+    if (v.maxLength) {
+      counter = h('span', { className: 'char-count', dataset: { fieldCount: f.name }, 'aria-hidden': 'true' });
+      setCounter(counter, String(raw).length, v.maxLength);
+    }
+    var errEl = h('p', { className: 'field-error config-error', id: base + '-err', dataset: { fieldError: f.name }, hidden: !err, text: err });
+    notes.forEach(function (n) { describedBy.push(n.id); });
+    describedBy.push(errEl.id);
+    control.setAttribute('aria-describedby', describedBy.join(' '));
+
+    var wrap = h('div', { className: 'config-field', dataset: { configField: f.name, type: f.type } });
+    if (type === 'boolean') {
+      wrap.appendChild(h('div', { className: 'check-row' }, control, label));
+    } else {
+      wrap.appendChild(label);
+      wrap.appendChild(extra ? h('div', { className: 'color-pair' }, extra, control) : control);
+    }
+    if (counter) wrap.appendChild(counter);
+    wrap.appendChild(errEl); // right under the control it is about
+    notes.forEach(function (n) { wrap.appendChild(n); });
+    return wrap;
+  }
+
+  function setCounter(el, n, max) {
+    el.textContent = n + ' / ' + max;
+    if (n > max) el.dataset.over = 'true';
+    else delete el.dataset.over;
+  }
+
+  function blockOf(cs) {
+    return $('instances').querySelector('div.config-block[data-config-instance="' + CSS.escape(cs.instance) + '"][data-config-widget="' + CSS.escape(cs.widget) + '"]');
+  }
+
+  // rerenderConfig draws one configuration block again, keeping the focus
+  // on the same control when it was in the block.
+  function rerenderConfig(cs) {
+    var old = blockOf(cs);
+    if (!old) return;
+    var focus = old.contains(document.activeElement) ? focusKey(document.activeElement) : null;
+    var fresh = configBlock(cs);
+    old.parentNode.replaceChild(fresh, old);
+    if (focus) {
+      var again = fresh.querySelector(focus);
+      if (again) again.focus();
+    }
+  }
+
+  function focusKey(el) {
+    var n = el.getAttribute('name');
+    if (n) return '[name="' + CSS.escape(n) + '"]';
+    if (el.dataset.colorFor) return '[data-color-for="' + CSS.escape(el.dataset.colorFor) + '"]';
+    if (el.dataset.action) return '[data-action="' + CSS.escape(el.dataset.action) + '"]';
+    return null;
+  }
+
+  function toggleConfig(instance, widget) {
+    var cs = configState(instance, widget);
+    cs.open = !cs.open;
+    if (cs.open && !cs.view) loadConfig(cs);
+    rerenderConfig(cs);
+    var b = blockOf(cs);
+    if (!b) return;
+    if (cs.open) {
+      b.scrollIntoView({ block: 'nearest' });
+      var first = b.querySelector('.config-form [name]');
+      if (first) first.focus();
+      else b.querySelector('button[data-action="toggle-config"]').focus();
+    } else {
+      b.querySelector('button[data-action="toggle-config"]').focus();
+    }
+  }
+
+  function configPath(cs) {
+    return 'instances/' + encodeURIComponent(cs.instance) + '/config/' + encodeURIComponent(cs.widget);
+  }
+
+  function setView(cs, r) {
+    if (!r || typeof r !== 'object') r = {};
+    cs.view = {
+      fields: Array.isArray(r.fields) ? r.fields.filter(function (f) { return f && typeof f.name === 'string'; }) : [],
+      values: r.values && typeof r.values === 'object' ? r.values : {},
+      configuration: r.configuration && typeof r.configuration === 'object' ? r.configuration : {},
+    };
+  }
+
+  function loadConfig(cs) {
+    cs.loading = true;
+    cs.loadError = '';
+    rerenderConfig(cs);
+    return api('GET', configPath(cs)).then(function (r) {
+      setView(cs, r);
+      // Keep only what differs from what is stored now.
+      Object.keys(cs.draft).forEach(function (k) {
+        var f = fieldOf(cs, k);
+        if (!f || cs.draft[k] === storedRaw(cs, f)) delete cs.draft[k];
+      });
+    }, function (err) {
+      cs.loadError = explain(err, 'Could not read the configuration of ' + cs.widget) || '';
+    }).then(function () {
+      cs.loading = false;
+      rerenderConfig(cs);
+    });
+  }
+
+  function onConfigInput(ev) {
+    var t = ev.target;
+    if (!t || !t.closest) return;
+    var form = t.closest('form.config-form');
+    var cs = form && configForms.get(form);
+    if (!cs) return;
+    var name = t.getAttribute('name');
+    if (t.dataset.colorFor) {
+      // The swatch writes its colour in the field's text box.
+      name = t.dataset.colorFor;
+      var text = cs.controls[name];
+      if (!text) return;
+      text.value = t.value;
+      t = text;
+    } else if (name && cs.controls[name] !== t) {
+      return;
+    }
+    var f = name && fieldOf(cs, name);
+    if (!f) return;
+    cs.draft[name] = t.type === 'checkbox' ? t.checked : t.value;
+    if (f.known && f.type === 'colorPicker' && t.type === 'text') {
+      var sw = t.parentNode.querySelector('input[type="color"]');
+      var hex = hexColour(t.value);
+      if (sw && hex) sw.value = hex;
+    }
+    var wrap = t.closest('.config-field');
+    var counter = wrap && wrap.querySelector('[data-field-count]');
+    var max = f.validation && f.validation.maxLength;
+    if (counter && max) setCounter(counter, t.value.length, max);
+    var block = blockOf(cs);
+    if (block) {
+      block.querySelector('[data-field="config-dirty"]').hidden = !isConfigDirty(cs);
+      var st = block.querySelector('[data-field="config-status"]');
+      if (st && cs.status !== 'saving') {
+        cs.status = '';
+        cs.statusText = '';
+        st.textContent = '';
+        delete st.dataset.state;
+      }
+    }
+  }
+
+  // collect reads the form: the values to save (numbers as numbers,
+  // booleans as booleans; an empty field left out) and what cannot be sent
+  // at all (a number field holding something that is not a number).
+  function collect(cs) {
+    var values = {};
+    var local = {};
+    fieldsOf(cs).forEach(function (f) {
+      var el = cs.controls[f.name];
+      if (!el) return;
+      if (isBool(f)) {
+        // Sent once set: an untouched checkbox leaves the field at its default.
+        if (has(cs.draft, f.name) || has(cs.view.values, f.name)) values[f.name] = el.checked;
+        return;
+      }
+      if (f.known && f.type === 'number') {
+        if (el.validity && el.validity.badInput) {
+          local[f.name] = 'Not a number.';
+          return;
+        }
+        if (el.value.trim() === '') return;
+        var n = Number(el.value);
+        if (!isFinite(n)) {
+          local[f.name] = 'Not a number.';
+          return;
+        }
+        values[f.name] = n;
+        return;
+      }
+      var s = el.value;
+      if (f.known && f.type !== 'text' && f.type !== 'textbox') s = s.trim();
+      if (s !== '') values[f.name] = s;
+    });
+    return { values: values, local: local };
+  }
+
+  // problemsOf spreads a refusal's errors over the fields, and lists them
+  // all (one a line) for the summary.
+  function problemsOf(cs, errors) {
+    var byField = {};
+    var lines = [];
+    errors.forEach(function (e) {
+      var f = e.field && fieldOf(cs, e.field);
+      if (f) byField[f.name] = byField[f.name] ? byField[f.name] + ' ' + e.message : e.message;
+      lines.push(f ? fieldLabel(f) + ': ' + e.message : e.field ? e.field + ': ' + e.message : e.message);
+    });
+    return { byField: byField, lines: lines };
+  }
+
+  function setConfigBusy(cs, on) {
+    cs.busy = on;
+    cs.buttons.forEach(function (b) { b.disabled = on; });
+  }
+
+  function onConfigSubmit(ev) {
+    var cs = configForms.get(ev.target);
+    if (!cs) return;
+    ev.preventDefault();
+    if (cs.busy || !cs.view) return;
+    var got = collect(cs);
+    var localNames = Object.keys(got.local);
+    if (localNames.length) {
+      cs.errors = got.local;
+      cs.summary = 'Not saved: ' + (localNames.length === 1 ? 'a field does' : localNames.length + ' fields do') + ' not hold a value that can be sent.';
+      cs.summaryList = localNames.map(function (n) { return fieldLabel(fieldOf(cs, n)) + ': ' + got.local[n]; });
+      cs.status = 'error';
+      cs.statusText = 'Not saved';
+      rerenderConfig(cs);
+      focusFirstError(cs);
+      return;
+    }
+    setConfigBusy(cs, true);
+    var block = blockOf(cs);
+    var st = block && block.querySelector('[data-field="config-status"]');
+    cs.status = 'saving';
+    cs.statusText = 'Saving…';
+    if (st) {
+      st.dataset.state = 'saving';
+      st.textContent = 'Saving…';
+    }
+    api('PUT', configPath(cs), { values: got.values }).then(function (r) {
+      setView(cs, r);
+      cs.draft = {};
+      cs.errors = {};
+      cs.summary = '';
+      cs.summaryList = [];
+      cs.status = 'saved';
+      cs.statusText = 'Saved';
+      return true;
+    }, function (err) {
+      var p = problemsOf(cs, (err && err.errors) || []);
+      cs.errors = p.byField;
+      cs.summary = explain(err, 'Not saved') || '';
+      cs.summaryList = p.lines;
+      cs.status = 'error';
+      cs.statusText = 'Not saved';
+      return false;
+    }).then(function (ok) {
+      cs.busy = false;
+      var inst = state.instances.get(cs.instance);
+      if (ok && inst && inst.isNew) {
+        // Saved configuration makes the instance: it is listed from now on.
+        inst.isNew = false;
+        renderBindings();
+        var b = blockOf(cs);
+        if (b) b.querySelector('button[data-action="save-config"]').focus();
+      } else {
+        rerenderConfig(cs);
+      }
+      if (!ok) focusFirstError(cs);
+    });
+  }
+
+  function focusFirstError(cs) {
+    var names = fieldsOf(cs).map(function (f) { return f.name; }).filter(function (n) { return cs.errors[n]; });
+    var el = names.length && cs.controls[names[0]];
+    if (el) el.focus();
+  }
+
+  function resetConfig(cs) {
+    if (!cs || cs.busy) return;
+    if (!window.confirm('Reset the configuration of "' + cs.widget + '" for the instance "' + cs.instance + '" to its defaults? The values set here are removed.')) return;
+    setConfigBusy(cs, true);
+    api('DELETE', configPath(cs)).then(function () {
+      cs.draft = {};
+      cs.errors = {};
+      cs.summary = '';
+      cs.summaryList = [];
+      return api('GET', configPath(cs)).then(function (r) {
+        setView(cs, r);
+        cs.status = 'saved';
+        cs.statusText = 'Reset to defaults';
+      }, function (err) {
+        cs.view.values = {};
+        cs.status = 'error';
+        cs.statusText = explain(err, 'Reset, but the configuration could not be read again') || '';
+      });
+    }, function (err) {
+      cs.status = 'error';
+      cs.statusText = explain(err, 'Not reset') || '';
+    }).then(function () {
+      cs.busy = false;
+      rerenderConfig(cs);
+    });
+  }
+
   // ---- start ---------------------------------------------------------------
 
   function init() {
@@ -1175,6 +1751,9 @@
     $('add-instance').addEventListener('submit', onAddInstance);
     $('instances').addEventListener('change', onBindingChange);
     $('instances').addEventListener('click', onBindingsClick);
+    $('instances').addEventListener('input', onConfigInput);
+    $('instances').addEventListener('change', onConfigInput);
+    $('instances').addEventListener('submit', onConfigSubmit);
     $('appspace-form').addEventListener('submit', onAppspaceSubmit);
     $('appspace-cancel').addEventListener('click', closeAppspace);
     $('appspace-dialog').addEventListener('close', function () { appspaceTarget = null; });
