@@ -214,3 +214,51 @@ func TestRedeemedTokensKeptUntilStored(t *testing.T) {
 		t.Errorf("%d redemptions, want 1", n)
 	}
 }
+
+// While redeemed tokens wait in memory for the store to take them, the
+// replica that redeemed keeps the lease: another replica must not take it
+// and redeem the refresh token the store still holds, which the provider
+// has rotated away (a second redemption, invalid_grant, a passport
+// needing reconnection). It waits, and gets the tokens once written.
+func TestLeaseKeptUntilWriteBack(t *testing.T) {
+	w := newMemWorld(t)
+	w.provider.AddRefreshToken("rt-0")
+	stale := w.passport(t, "rt-0", w.clock.Now().Add(-time.Minute), nil)
+	store := &refusingStore{Store: w.store, refuse: true, refused: make(chan struct{}, 1)}
+	cfg := refresh.Config{RetryBase: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond, PollInterval: time.Millisecond}
+	cfg.Holder = "replica-a"
+	a := w.refresher(t, store, cfg)
+	cfg.Holder = "replica-b"
+	b := w.refresher(t, w.store, cfg)
+
+	p, err := a.Refresh(context.Background(), stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-store.refused
+	got := make(chan *passport.Passport, 1)
+	go func() {
+		q, err := b.Refresh(context.Background(), stale)
+		if err != nil {
+			t.Errorf("replica b: %v", err)
+		}
+		got <- q
+	}()
+	// Replica b is waiting on the lease (or has redeemed already, the
+	// bug): let the store take the write-back.
+	testenv.WaitUntil(t, func() bool { l, _ := w.store.Lease(context.Background(), "pp"); return l.Holder == "replica-a" })
+	store.setRefuse(false)
+	q := <-got
+	if n := w.provider.TokenCalls(); n != 1 {
+		t.Errorf("%d redemptions, want 1: another replica redeemed while the tokens waited in memory", n)
+	}
+	if q == nil || q.AccessToken != p.AccessToken {
+		t.Errorf("replica b got %+v, want the tokens replica a redeemed", q)
+	}
+	if err := a.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := w.store.Lease(context.Background(), "pp"); l.Holder != "" {
+		t.Errorf("lease still held by %q after the write-back", l.Holder)
+	}
+}

@@ -18,6 +18,9 @@ type heldLease struct {
 	lease vaultstore.Lease
 	stop  chan struct{}
 	done  chan struct{}
+	// handedOff: the write-back of tokens Vault did not take holds the
+	// lease now, and releases it (set before holdAndRedeem returns).
+	handedOff bool
 }
 
 func (r *Refresher) hold(ctx context.Context, id string, lease vaultstore.Lease) *heldLease {

@@ -410,8 +410,15 @@ func (r *Refresher) wait(ctx context.Context) error {
 func (r *Refresher) holdAndRedeem(id, staleToken string, forced bool, lease vaultstore.Lease) (*passport.Passport, error) {
 	ctx, cancel := context.WithTimeout(r.detached, 4*r.cfg.TokenTimeout+r.cfg.AnswerTimeout)
 	defer cancel()
-	h := r.hold(ctx, id, lease)
-	defer h.release()
+	// Renewed on the refresher's own context: when Vault does not take the
+	// redeemed tokens, the write-back takes the lease over (keepPending),
+	// and keeps it until they are stored.
+	h := r.hold(r.detached, id, lease)
+	defer func() {
+		if !h.handedOff {
+			h.release()
+		}
+	}()
 
 	rec, err := r.store.PassportRecord(ctx, id)
 	if err != nil {
@@ -431,7 +438,7 @@ func (r *Refresher) holdAndRedeem(id, staleToken string, forced bool, lease vaul
 	if err != nil {
 		return r.failed(ctx, rec, staleToken, err)
 	}
-	return r.save(ctx, rec, tok)
+	return r.save(ctx, rec, tok, h)
 }
 
 // redeem exchanges p's refresh token at its provider.
@@ -508,7 +515,7 @@ func (r *Refresher) Credentials(ctx context.Context, prov *provider.Provider) (v
 // another field) is retried; a write that replaced it (a reconnect) wins.
 // If Vault cannot take the write, the tokens are kept in memory and
 // written back in the background: a rotated refresh token is never lost.
-func (r *Refresher) save(ctx context.Context, rec *vaultstore.Record, tok *oauth2.Token) (*passport.Passport, error) {
+func (r *Refresher) save(ctx context.Context, rec *vaultstore.Record, tok *oauth2.Token, h *heldLease) (*passport.Passport, error) {
 	now := r.cfg.Now()
 	redeemed := rec.Passport.RefreshToken
 	changes := r.changes(rec.Passport, tok, now)
@@ -525,10 +532,10 @@ func (r *Refresher) save(ctx context.Context, rec *vaultstore.Record, tok *oauth
 			return next.Passport, nil
 		}
 		if !errors.Is(err, vaultstore.ErrConflict) {
-			return r.keepPending(rec, changes, err), nil
+			return r.keepPending(rec, changes, err, h), nil
 		}
 		if rec, err = r.store.PassportRecord(ctx, rec.Passport.ID); err != nil {
-			return r.keepPending(rec, changes, err), nil
+			return r.keepPending(rec, changes, err, h), nil
 		}
 		if rec.Passport.RefreshToken != redeemed {
 			r.cfg.Logger.Warn("passport changed during refresh; keeping the newer tokens", "passport", rec.Passport.ID)
@@ -567,7 +574,10 @@ func (r *Refresher) changes(old *passport.Passport, tok *oauth2.Token, now time.
 
 // keepPending holds refreshed tokens that Vault did not take, serves them
 // from memory, and writes them back with backoff until Vault takes them.
-func (r *Refresher) keepPending(rec *vaultstore.Record, changes map[string]string, cause error) *passport.Passport {
+// The lease h stays held (and renewed) until then: another replica would
+// otherwise redeem the refresh token Vault still holds, which the provider
+// has rotated away.
+func (r *Refresher) keepPending(rec *vaultstore.Record, changes map[string]string, cause error, h *heldLease) *passport.Passport {
 	p := *rec.Passport
 	p.AccessToken, p.TokenType, p.RefreshToken = changes["access_token"], changes["token_type"], changes["refresh_token"]
 	p.Expiry, _ = time.Parse(time.RFC3339, changes["expiry"])
@@ -578,15 +588,17 @@ func (r *Refresher) keepPending(rec *vaultstore.Record, changes map[string]strin
 	r.cfg.Logger.Error("REFRESHED TOKENS NOT SAVED TO VAULT: holding them in memory and retrying; "+
 		"if this process stops first, the passport must be reconnected", "passport", p.ID, "error", cause)
 	r.inflight.add()
-	go r.writeBack(rec.Passport.ID, changes)
+	h.handedOff = true
+	go r.writeBack(rec.Passport.ID, changes, h)
 	return &p
 }
 
 // writeBack retries until Vault takes the tokens. It outlives a reload
 // (the old refresher is the only holder of them); at shutdown, Drain
 // waits for it, bounded.
-func (r *Refresher) writeBack(id string, changes map[string]string) {
+func (r *Refresher) writeBack(id string, changes map[string]string, h *heldLease) {
 	defer r.inflight.done()
+	defer h.release()
 	delay := r.cfg.RetryBase
 	for {
 		time.Sleep(delay)
