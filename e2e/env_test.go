@@ -47,6 +47,8 @@ type options struct {
 	// extraRoutes are Caddyfile lines added to the site block (e.g. the
 	// widgetgate_admin route).
 	extraRoutes string
+	// serverExtra are Caddy global options (e.g. shutdown_delay).
+	serverExtra string
 }
 
 // start brings up a stack serving the example widgets (pointed at the
@@ -54,28 +56,43 @@ type options struct {
 func start(t *testing.T, opt options) *env {
 	t.Helper()
 	e := &env{vault: testenv.StartVault(t), provider: standin.New()}
-	srv := httptest.NewServer(e.provider)
-	t.Cleanup(srv.Close)
-	e.provURL = srv.URL
+	e.provURL = serveProvider(t, e.provider)
+	e.config = sidecarConfig(t, e.vault.Addr, e.provURL, opt)
+	e.gw = testenv.StartWidgetgate(t, e.config, "VAULT_TOKEN="+e.vault.Token)
+	return e
+}
 
+// serveProvider serves the stand-in provider on a loopback port.
+func serveProvider(t *testing.T, p *standin.Provider) string {
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// sidecarConfig writes the widgets (the examples, the lab widget and
+// opt's, pointed at the stand-in at provURL) and returns the Caddyfile of
+// a sidecar using the Vault at vaultAddr.
+func sidecarConfig(t *testing.T, vaultAddr, provURL string, opt options) string {
+	t.Helper()
 	widgets := t.TempDir()
-	copyWidgets(t, filepath.Join("..", "examples", "widgets"), widgets, e.provURL)
-	writeLabWidget(t, widgets, e.provURL, opt.labAPIs)
-	writeExtraWidgets(t, widgets, e.provURL, opt.extraWidgets)
+	copyWidgets(t, filepath.Join("..", "examples", "widgets"), widgets, provURL)
+	writeLabWidget(t, widgets, provURL, opt.labAPIs)
+	writeExtraWidgets(t, widgets, provURL, opt.extraWidgets)
 
 	debug := ""
 	if opt.debug {
 		debug = "debug"
 	}
-	caddyfile := `{
+	return `{
 	` + debug + `
 	admin off
 	auto_https off
+	` + opt.serverExtra + `
 	widgetgate {
 		widgets_dir ` + widgets + `
 		allow_http_upstreams
 		vault {
-			address ` + e.vault.Addr + `
+			address ` + vaultAddr + `
 		}
 		upstream {
 			timeout 2s
@@ -96,9 +113,6 @@ http://{addr} {
 	}
 }
 `
-	e.config = caddyfile
-	e.gw = testenv.StartWidgetgate(t, caddyfile, "VAULT_TOKEN="+e.vault.Token)
-	return e
 }
 
 // copyWidgets copies the example widgets, pointing their URLs at provURL.

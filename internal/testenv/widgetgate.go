@@ -55,6 +55,7 @@ type Widgetgate struct {
 	addr   string
 	config string // path of its Caddyfile
 	cmd    *exec.Cmd
+	env    []string
 	done   chan struct{}
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
@@ -85,20 +86,42 @@ func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate 
 	if err := os.WriteFile(cfgPath, []byte(strings.ReplaceAll(caddyfile, "{addr}", addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := &Widgetgate{URL: "http://" + addr, addr: addr, config: cfgPath, done: make(chan struct{})}
-	w.cmd = exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
-	w.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
-	w.cmd.Stdout, w.cmd.Stderr = w, w
-	if err := w.cmd.Start(); err != nil {
-		t.Fatalf("starting widgetgate: %v", err)
-	}
-	go func() { w.cmd.Wait(); close(w.done) }()
+	w := &Widgetgate{URL: "http://" + addr, addr: addr, config: cfgPath,
+		env: append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)}
+	w.run(t, bin)
 	t.Cleanup(func() {
 		stop(w.cmd, w.done)
 		if t.Failed() {
 			t.Logf("widgetgate log:\n%s", w.Log())
 		}
 	})
+	return w
+}
+
+// Restart starts an exited widgetgate again, on the same address with the
+// same config and environment, and returns once it answers.
+func (w *Widgetgate) Restart(t testing.TB) {
+	t.Helper()
+	select {
+	case <-w.done:
+	default:
+		t.Fatal("testenv: Widgetgate.Restart while it runs")
+	}
+	w.run(t, WidgetgateBinary(t))
+}
+
+// run starts the process and waits until it answers.
+func (w *Widgetgate) run(t testing.TB, bin string) {
+	t.Helper()
+	w.done = make(chan struct{})
+	w.cmd = exec.Command(bin, "run", "--config", w.config, "--adapter", "caddyfile")
+	w.cmd.Env = w.env
+	w.cmd.Stdout, w.cmd.Stderr = w, w
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("starting widgetgate: %v", err)
+	}
+	cmd, done := w.cmd, w.done
+	go func() { cmd.Wait(); close(done) }()
 	WaitFor(t, 30*time.Second, "widgetgate to listen", func() error {
 		select {
 		case <-w.done:
@@ -113,7 +136,6 @@ func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate 
 		resp.Body.Close()
 		return nil
 	})
-	return w
 }
 
 // Run runs the widgetgate binary with args and returns its combined output.
