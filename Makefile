@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/widgetgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build vault demo test unit lint bench fuzz browser-deps jstest clean
+.PHONY: all build vault demo test unit lint bench fuzz browser-deps jstest soak clean
 
 all: build
 
@@ -27,6 +27,14 @@ demo: build
 # detector, and the end-to-end tests against real Vault and real Caddy.
 test: lint build jstest browser-deps
 	VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+# The fleet soak: three replicas on a three-node Vault cluster, moderate
+# load, tokens expiring every 60 s, for SOAK_DURATION (CI: 10m). Reports
+# redemptions, RSS and goroutines of the first and last minute.
+SOAK_DURATION ?= 10m
+soak: build
+	WIDGETGATE_SOAK_DURATION=$(SOAK_DURATION) VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -tags soak -count=1 -timeout 30m -run '^TestFleetSoak$$' -v ./e2e/
 
 unit:
 	$(GO) test -race -count=1 ./caddymodule/...

@@ -98,6 +98,9 @@ func StartWidgetgate(t testing.TB, caddyfile string, env ...string) *Widgetgate 
 	return w
 }
 
+// Pid is the process id of the running widgetgate.
+func (w *Widgetgate) Pid() int { return w.cmd.Process.Pid }
+
 // Restart starts an exited widgetgate again, on the same address with the
 // same config and environment, and returns once it answers.
 func (w *Widgetgate) Restart(t testing.TB) {

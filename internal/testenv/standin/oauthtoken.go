@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"cmp"
 	"net/http"
 )
 
@@ -69,10 +70,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if scope == "" {
 		scope = defaultScope
 	}
+	p.mu.Lock()
+	expiresIn := p.expiresIn
+	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, plainJSON, tokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
-		ExpiresIn:    3599,
+		ExpiresIn:    cmp.Or(expiresIn, 3599),
 		RefreshToken: next,
 		Scope:        scope,
 	})

@@ -71,6 +71,8 @@ type Provider struct {
 	tokenCalls    int
 	onToken       func(*http.Request)
 	answerDelay   time.Duration
+	expiresIn     int // seconds; 0 means 3599, as Google answers
+	refused       int // redemptions of a refresh token not (or no longer) valid
 	seen          []string // Authorization headers /echo/seen received
 
 	// The /stream answer in progress: whether one is being written, and
@@ -154,6 +156,22 @@ func (p *Provider) DelayTokenAnswers(d time.Duration) {
 	p.mu.Lock()
 	p.answerDelay = d
 	p.mu.Unlock()
+}
+
+// SetExpiresIn sets the expires_in (seconds) of the OAuth token
+// endpoint's answers, for tests of tokens that expire often.
+func (p *Provider) SetExpiresIn(seconds int) {
+	p.mu.Lock()
+	p.expiresIn = seconds
+	p.mu.Unlock()
+}
+
+// RefusedRedemptions returns how many redemptions presented a refresh
+// token that was not valid (never added, or already rotated).
+func (p *Provider) RefusedRedemptions() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
 
 // RefreshTokenValid reports whether rt can be redeemed now.

@@ -65,6 +65,7 @@ func (p *Provider) redeem(rt string) (access, next string, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.refreshTokens[rt] {
+		p.refused++
 		return "", "", false
 	}
 	delete(p.refreshTokens, rt)
