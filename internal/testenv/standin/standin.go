@@ -71,8 +71,8 @@ type Provider struct {
 	tokenCalls    int
 	onToken       func(*http.Request)
 	answerDelay   time.Duration
-	expiresIn     int // seconds; 0 means 3599, as Google answers
-	refused       int // redemptions of a refresh token not (or no longer) valid
+	expiresIn     int      // seconds; 0 means 3599, as Google answers
+	refused       int      // redemptions of a refresh token not (or no longer) valid
 	seen          []string // Authorization headers /echo/seen received
 
 	// The /stream answer in progress: whether one is being written, and
