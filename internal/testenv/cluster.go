@@ -135,16 +135,12 @@ ui            = false
 		t.Fatalf("mounting KV v2: %v", err)
 	}
 
-	var upstreams []string
-	for _, a := range apiAddrs {
-		upstreams = append(upstreams, a)
-	}
 	c.lb = StartWidgetgate(t, `{
 	admin off
 	auto_https off
 }
 http://{addr} {
-	reverse_proxy `+strings.Join(upstreams, " ")+` {
+	reverse_proxy `+strings.Join(apiAddrs, " ")+` {
 		lb_policy round_robin
 		# A request a dead node refused is tried on another, for up to 5 s.
 		lb_try_duration 5s

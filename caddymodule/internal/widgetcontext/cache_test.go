@@ -71,7 +71,8 @@ func TestCacheTTLAndStale(t *testing.T) {
 		return v["title"]
 	}
 
-	if read() != "one" || read() != "one" || store.count() != 1 {
+	first, second := read(), read()
+	if first != "one" || second != "one" || store.count() != 1 {
 		t.Fatalf("two reads within the TTL cost %d Vault reads, want 1", store.count())
 	}
 	store.set(func(s *countingStore) { s.values = map[string]any{"title": "two"} })
