@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -74,12 +72,12 @@ func followConfigForm(t *testing.T, e *env, instance string, stages <-chan strin
 			seen = append(seen, stage)
 			switch stage {
 			case "start":
-				before = configTree(t, e)
+				before = vaultTree(t, e, "widgetgate/config/")
 				if _, ok := before[path]; ok {
 					t.Errorf("%s is in Vault before the page configured anything", path)
 				}
 			case "refused":
-				if after := configTree(t, e); !reflect.DeepEqual(before, after) {
+				if after := vaultTree(t, e, "widgetgate/config/"); !reflect.DeepEqual(before, after) {
 					t.Errorf("a save the page was refused changed Vault:\nbefore %v\nafter  %v", before, after)
 				}
 			case "saved":
@@ -102,7 +100,7 @@ func followConfigForm(t *testing.T, e *env, instance string, stages <-chan strin
 				want["rows"] = 6.0
 				checkWidgetConfiguration(t, e, instance, want)
 			case "reset":
-				if _, ok := configTree(t, e)[path]; ok {
+				if _, ok := vaultTree(t, e, "widgetgate/config/")[path]; ok {
 					t.Errorf("%s is still in Vault after Reset to defaults", path)
 				}
 				checkWidgetConfiguration(t, e, instance, boardDefaults)
@@ -128,39 +126,4 @@ func checkWidgetConfiguration(t *testing.T, e *env, instance string, want map[st
 	if r.status != 200 || !reflect.DeepEqual(got, want) {
 		t.Errorf("the widget sees the configuration %d %s, want %v", r.status, r.raw, want)
 	}
-}
-
-// configTree is every secret under Vault's configuration folder, path ->
-// current version and data.
-func configTree(t *testing.T, e *env) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	kv := e.vault.Client.KVv2("secret")
-	out := map[string]string{}
-	var walk func(dir string)
-	walk = func(dir string) {
-		sec, err := e.vault.Client.Logical().List("secret/metadata/" + dir)
-		if err != nil {
-			t.Fatalf("listing %q: %v", dir, err)
-		}
-		if sec == nil {
-			return
-		}
-		ks, _ := sec.Data["keys"].([]any)
-		for _, k := range ks {
-			p := dir + k.(string)
-			if strings.HasSuffix(p, "/") {
-				walk(p)
-				continue
-			}
-			s, err := kv.Get(ctx, p)
-			if err != nil {
-				continue // deleted: no current version
-			}
-			b, _ := json.Marshal(s.Data)
-			out[p] = fmt.Sprintf("version %d: %s", s.VersionMetadata.Version, bytes.TrimSpace(b))
-		}
-	}
-	walk("widgetgate/config/")
-	return out
 }

@@ -478,6 +478,13 @@ func TestAdminAppspacePassport(t *testing.T) {
 // Two equal snapshots mean nothing was written, deleted or destroyed.
 func vaultSnapshot(t *testing.T, e *env) map[string]string {
 	t.Helper()
+	return vaultTree(t, e, "")
+}
+
+// vaultTree is vaultSnapshot of the secrets under dir ("" or ending in
+// "/") only.
+func vaultTree(t *testing.T, e *env, dir string) map[string]string {
+	t.Helper()
 	ctx := context.Background()
 	kv := e.vault.Client.KVv2("secret")
 	out := map[string]string{}
@@ -508,7 +515,7 @@ func vaultSnapshot(t *testing.T, e *env) map[string]string {
 			out[p] = fmt.Sprintf("version %d: %s", meta.CurrentVersion, data)
 		}
 	}
-	walk("")
+	walk(dir)
 	return out
 }
 

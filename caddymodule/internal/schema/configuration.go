@@ -116,22 +116,30 @@ type fieldType interface {
 	// check returns v in its stored form, or why it is not a value of f.
 	check(f *Field, v any) (any, error)
 	// takesLength, takesRange, takesOptions say which validation keys and
-	// options the type understands.
+	// options the type understands (from its takes).
 	takesLength() bool
 	takesRange() bool
 	takesOptions() bool
 }
 
+// takes says which validation keys and options a field type understands;
+// each type embeds one.
+type takes struct{ length, rng, options bool }
+
+func (t takes) takesLength() bool  { return t.length }
+func (t takes) takesRange() bool   { return t.rng }
+func (t takes) takesOptions() bool { return t.options }
+
 // fieldTypes are the field types of the widget developer guide's
 // configuration, plus url, date and time.
 var fieldTypes = map[string]fieldType{
-	"text":        textType{},
-	"textbox":     textType{multiline: true},
-	"number":      numberType{},
+	"text":        textType{takes: takes{length: true}},
+	"textbox":     textType{takes: takes{length: true}, multiline: true},
+	"number":      numberType{takes: takes{rng: true}},
 	"boolean":     booleanType{},
 	"colorPicker": patternType{re: regexp.MustCompile(`^#(?:[0-9A-Fa-f]{3,4}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$`), want: `a colour such as "#1a73e8"`},
-	"select":      selectType{},
-	"url":         urlType{},
+	"select":      selectType{takes: takes{options: true}},
+	"url":         urlType{takes: takes{length: true}},
 	"date":        layoutType{layout: time.DateOnly, want: "a date as YYYY-MM-DD"},
 	"time":        layoutType{layout: "15:04", want: "a time as HH:MM"},
 }
@@ -186,7 +194,7 @@ func compileField(fs FieldSpec, fail func(sub string, err error)) *Field {
 	}
 	f.kind, f.Known = fieldTypes[fs.Type]
 	if !f.Known {
-		f.kind = textType{multiline: true}
+		f.kind = fieldTypes["textbox"]
 	}
 	for _, t := range []struct{ sub, s string }{{"label", fs.Label}, {"description", fs.Description}, {"group", fs.Group}, {"placeholder", fs.Placeholder}} {
 		if len(t.s) > 1000 {
@@ -395,14 +403,14 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-type textType struct{ multiline bool }
+type textType struct {
+	takes
+	multiline bool
+}
 
 func (t textType) check(f *Field, v any) (any, error) { return asString(f, v, t.multiline) }
-func (textType) takesLength() bool                    { return true }
-func (textType) takesRange() bool                     { return false }
-func (textType) takesOptions() bool                   { return false }
 
-type numberType struct{}
+type numberType struct{ takes }
 
 func (numberType) check(f *Field, v any) (any, error) {
 	var n float64
@@ -429,11 +437,8 @@ func (numberType) check(f *Field, v any) (any, error) {
 	}
 	return n, nil
 }
-func (numberType) takesLength() bool  { return false }
-func (numberType) takesRange() bool   { return true }
-func (numberType) takesOptions() bool { return false }
 
-type booleanType struct{}
+type booleanType struct{ takes }
 
 func (booleanType) check(_ *Field, v any) (any, error) {
 	b, ok := v.(bool)
@@ -442,11 +447,8 @@ func (booleanType) check(_ *Field, v any) (any, error) {
 	}
 	return b, nil
 }
-func (booleanType) takesLength() bool  { return false }
-func (booleanType) takesRange() bool   { return false }
-func (booleanType) takesOptions() bool { return false }
 
-type selectType struct{}
+type selectType struct{ takes }
 
 func (selectType) check(f *Field, v any) (any, error) {
 	s, ok := v.(string)
@@ -458,12 +460,10 @@ func (selectType) check(f *Field, v any) (any, error) {
 	}
 	return s, nil
 }
-func (selectType) takesLength() bool  { return false }
-func (selectType) takesRange() bool   { return false }
-func (selectType) takesOptions() bool { return true }
 
 // patternType is a string in a fixed format.
 type patternType struct {
+	takes
 	re   *regexp.Regexp
 	want string
 }
@@ -475,12 +475,12 @@ func (t patternType) check(_ *Field, v any) (any, error) {
 	}
 	return s, nil
 }
-func (patternType) takesLength() bool  { return false }
-func (patternType) takesRange() bool   { return false }
-func (patternType) takesOptions() bool { return false }
 
 // layoutType is a date or a time, as time.Parse reads layout.
-type layoutType struct{ layout, want string }
+type layoutType struct {
+	takes
+	layout, want string
+}
 
 func (t layoutType) check(_ *Field, v any) (any, error) {
 	s, ok := v.(string)
@@ -492,13 +492,10 @@ func (t layoutType) check(_ *Field, v any) (any, error) {
 	}
 	return s, nil
 }
-func (layoutType) takesLength() bool  { return false }
-func (layoutType) takesRange() bool   { return false }
-func (layoutType) takesOptions() bool { return false }
 
 // urlType is an absolute http or https URL: a widget may show it as a
 // link or load it, so no other scheme (javascript:, data:) gets in.
-type urlType struct{}
+type urlType struct{ takes }
 
 func (urlType) check(f *Field, v any) (any, error) {
 	s, err := asString(f, v, false)
@@ -511,9 +508,6 @@ func (urlType) check(f *Field, v any) (any, error) {
 	}
 	return s, nil
 }
-func (urlType) takesLength() bool  { return true }
-func (urlType) takesRange() bool   { return false }
-func (urlType) takesOptions() bool { return false }
 
 func truncate(s string) string {
 	if len(s) > 64 {
