@@ -25,7 +25,7 @@ demo: build
 
 # Every test: formatting, vet, staticcheck, unit tests with the race
 # detector, and the end-to-end tests against real Vault and real Caddy.
-test: lint build jstest browser-deps
+test: lint build jstest browser-deps deploy-check
 	VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
 
 # The fleet soak: three replicas on a three-node Vault cluster, moderate
@@ -49,6 +49,19 @@ lint:
 browser-deps:
 	@dpkg -s chromium >/dev/null 2>&1 || { s=; [ "$$(id -u)" -ne 0 ] && s=sudo; $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends chromium; }
 	cd e2e/browser && npm ci --no-audit --no-fund
+
+# Checks deploy/ offline (tools/deploycheck, its own module): every
+# Kubernetes manifest against strict schemas of Kubernetes 1.37 made from
+# its OpenAPI document (the module k8s.io/kubernetes) with kubeconform, and
+# decoded strictly into k8s.io/api types; probes, ports, timings and volumes
+# against the Caddyfile as bin/widgetgate adapts it; deploy/vault/setup.sh
+# and the policy against a Vault dev server; both Caddyfiles run until
+# ready; the systemd units with systemd-analyze (skipped, saying so, when
+# it is not installed). About 10 s once built.
+.PHONY: deploy-check
+deploy-check: build
+	cd tools/deploycheck && $(GO) vet ./... && VAULT_BIN=$$($(CURDIR)/scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+	VAULT_BIN=$$(scripts/vault.sh) WIDGETGATE_BIN=$(CURDIR)/$(BIN) deploy/systemd/verify.sh
 
 # Unit tests of the browser kit (node's test runner).
 jstest:
