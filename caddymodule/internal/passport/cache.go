@@ -399,7 +399,12 @@ func load[T any](ctx context.Context, c *Cache, t *table[T], kind, key string, f
 		case <-ctx.Done():
 			return zero, ctx.Err()
 		case res := <-ch:
-			if errors.Is(res.Err, errGaveUp) && ctx.Err() == nil {
+			if errors.Is(res.Err, errGaveUp) {
+				if ctx.Err() != nil {
+					// This caller gave up too (select picked the flight's
+					// answer over ctx.Done): say so as ctx.Done would.
+					return zero, ctx.Err()
+				}
 				continue // the flight's first caller left; start it again
 			}
 			if res.Err != nil {
