@@ -43,15 +43,21 @@ func startFleet(t *testing.T, n int, opt options) *fleet {
 func (f *fleet) expiredPassport(t *testing.T, id, instance, rt string) {
 	t.Helper()
 	f.provider.AddRefreshToken(rt)
-	kv := f.vault.Client.KVv2("secret")
-	if _, err := kv.Put(context.Background(), "widgetgate/passports/"+id, map[string]any{"provider": "custom:my-api-connector", "status": "active",
+	f.put(t, "widgetgate/passports/"+id, map[string]any{"provider": "custom:my-api-connector", "status": "active",
 		"access_token": "at-expired-" + id, "token_type": "Bearer", "refresh_token": rt,
-		"expiry": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Put(context.Background(), "widgetgate/bindings/"+instance, map[string]any{"myApiAuth": id}); err != nil {
-		t.Fatal(err)
-	}
+		"expiry": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+	f.put(t, "widgetgate/bindings/"+instance, map[string]any{"myApiAuth": id})
+}
+
+// put writes a secret through the cluster's load balancer, trying again
+// while the cluster settles (a node that just rejoined can cost an
+// election): the test's own set-up, not what it checks.
+func (f *fleet) put(t *testing.T, path string, data map[string]any) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "writing "+path, func() error {
+		_, err := f.vault.Client.KVv2("secret").Put(context.Background(), path, data)
+		return err
+	})
 }
 
 // outcome is how one call ended.
@@ -236,15 +242,10 @@ func TestFleetVaultNodeRestarts(t *testing.T) {
 func (f *fleet) warmPassport(t *testing.T, token string) {
 	t.Helper()
 	f.provider.AddToken(token)
-	kv := f.vault.Client.KVv2("secret")
-	if _, err := kv.Put(context.Background(), "widgetgate/passports/pp-warm", map[string]any{"provider": "custom:my-api-connector", "status": "active",
+	f.put(t, "widgetgate/passports/pp-warm", map[string]any{"provider": "custom:my-api-connector", "status": "active",
 		"access_token": token, "token_type": "Bearer", "refresh_token": "rt-warm",
-		"expiry": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Put(context.Background(), "widgetgate/bindings/lobby", map[string]any{"myApiAuth": "pp-warm"}); err != nil {
-		t.Fatal(err)
-	}
+		"expiry": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)})
+	f.put(t, "widgetgate/bindings/lobby", map[string]any{"myApiAuth": "pp-warm"})
 }
 
 // load calls url with workers until stop is closed, and returns every

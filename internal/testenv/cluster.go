@@ -155,11 +155,18 @@ http://{addr} {
 	c.Addr = c.lb.URL
 	c.Client = newVaultClient(t, c.Addr)
 	c.Client.SetToken(c.Token)
-	WaitFor(t, 30*time.Second, "KV v2 through the load balancer", func() error {
+	c.WaitWritable(t)
+	return c
+}
+
+// WaitWritable waits until a write through the load balancer succeeds:
+// there is an active node and the proxy reaches it.
+func (c *VaultCluster) WaitWritable(t testing.TB) {
+	t.Helper()
+	WaitFor(t, 60*time.Second, "a write through the load balancer", func() error {
 		_, err := c.Client.KVv2("secret").Put(context.Background(), "widgetgate/_ready", map[string]any{"ok": "1"})
 		return err
 	})
-	return c
 }
 
 func newVaultClient(t testing.TB, addr string) *vault.Client {
@@ -289,7 +296,8 @@ func (n *VaultNode) Stop() {
 }
 
 // Restart starts a stopped or killed node again with its data, and
-// unseals it; it rejoins the cluster as the member it was.
+// unseals it; it rejoins the cluster as the member it was. It returns once
+// the cluster takes writes again (a rejoining node can cost an election).
 func (c *VaultCluster) Restart(t testing.TB, n *VaultNode) {
 	t.Helper()
 	if n.Running() {
@@ -297,6 +305,8 @@ func (c *VaultCluster) Restart(t testing.TB, n *VaultNode) {
 	}
 	n.start(t)
 	c.Unseal(t, n)
+	c.Leader(t)
+	c.WaitWritable(t)
 }
 
 // Log returns the node's log.
