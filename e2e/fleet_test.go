@@ -215,15 +215,12 @@ func TestFleetVaultNodeRestarts(t *testing.T) {
 		urls = append(urls, gw.URL+saasCall)
 	}
 	stop := make(chan struct{})
-	results := load(urls, 6, stop)
 	began := time.Now()
+	results := load(urls, 6, began.Add(30*time.Second), stop) // 30 s of load, at least
 	for _, node := range f.vault.Nodes {
 		node.Stop()
 		f.vault.Restart(t, node)
 		f.vault.Leader(t)
-	}
-	if rest := 30*time.Second - time.Since(began); rest > 0 {
-		time.Sleep(rest) // the load runs its 30 s; nothing waits on this
 	}
 	close(stop)
 	outs := results()
@@ -248,10 +245,10 @@ func (f *fleet) warmPassport(t *testing.T, token string) {
 	f.put(t, "widgetgate/bindings/lobby", map[string]any{"myApiAuth": "pp-warm"})
 }
 
-// load calls url with workers until stop is closed, and returns every
-// outcome. A call counts as whole only when its envelope parses and says
+// load calls urls with workers until stop is closed and the time is past
+// until, and returns every outcome. A call counts as whole only when its envelope parses and says
 // isSuccess: a body cut mid-answer does not.
-func load(urls []string, workers int, stop <-chan struct{}) func() []outcome {
+func load(urls []string, workers int, until time.Time, stop <-chan struct{}) func() []outcome {
 	var mu sync.Mutex
 	var outs []outcome
 	var wg sync.WaitGroup
@@ -263,7 +260,9 @@ func load(urls []string, workers int, stop <-chan struct{}) func() []outcome {
 			for {
 				select {
 				case <-stop:
-					return
+					if time.Now().After(until) {
+						return
+					}
 				default:
 				}
 				r := postJSON(url, `{}`, "X-Widget-Instance", "lobby")
@@ -320,7 +319,7 @@ http://{addr} {
 		})
 	}
 	stop := make(chan struct{})
-	results := load([]string{lb.URL + saasCall}, 8, stop)
+	results := load([]string{lb.URL + saasCall}, 8, time.Time{}, stop)
 	for i, gw := range f.replicas {
 		gw.Signal(t, syscall.SIGTERM)
 		select {

@@ -217,6 +217,8 @@ func get(url string, header ...string) (int, string) {
 func waitFor(t testing.TB, p *process, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		ok, last := cond()
 		if ok {
@@ -235,7 +237,14 @@ func waitFor(t testing.TB, p *process, within time.Duration, what string, cond f
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s; last: %s", what, within, last)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if p != nil {
+			select {
+			case <-tick.C:
+			case <-p.waited: // reported by the check above, at once
+			}
+		} else {
+			<-tick.C
+		}
 	}
 }
 
