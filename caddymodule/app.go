@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -341,30 +340,13 @@ func (a *App) provision(ctx caddy.Context, logger *zap.Logger) error {
 		return err
 	}
 
-	var publicKeys []crypto.PublicKey
-	var keyFiles [][]byte
-	for _, f := range a.ContextKeys.PublicKeyFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("context_keys: %w", err)
-		}
-		k, err := callerctx.ParsePublicKey(data)
-		if err != nil {
-			return fmt.Errorf("context_keys %s: %w", f, err)
-		}
-		publicKeys = append(publicKeys, k)
-		keyFiles = append(keyFiles, data)
+	publicKeys, keyFiles, err := callerctx.ReadPublicKeyFiles(a.ContextKeys.PublicKeyFiles)
+	if err != nil {
+		return fmt.Errorf("context_keys: %w", err)
 	}
-	var roots *x509.CertPool
-	var rootsPEM []byte
-	if a.Upstream.CACert != "" {
-		if rootsPEM, err = os.ReadFile(a.Upstream.CACert); err != nil {
-			return fmt.Errorf("upstream ca_cert: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(rootsPEM) {
-			return fmt.Errorf("upstream ca_cert %s: no PEM certificate found", a.Upstream.CACert)
-		}
+	roots, rootsPEM, err := upstream.ReadRoots(a.Upstream.CACert)
+	if err != nil {
+		return fmt.Errorf("upstream ca_cert: %w", err)
 	}
 	a.bg = ctx
 

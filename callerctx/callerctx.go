@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -233,4 +234,21 @@ func ParsePrivateKey(data []byte) (any, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("unsupported private key type %T", k)
+}
+
+// ReadPublicKeyFiles reads and parses the PEM public keys in files, and
+// returns them with the files' bytes (which a config's identity hashes).
+func ReadPublicKeyFiles(files []string) (keys []crypto.PublicKey, raw [][]byte, err error) {
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		k, err := ParsePublicKey(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		keys, raw = append(keys, k), append(raw, data)
+	}
+	return keys, raw, nil
 }

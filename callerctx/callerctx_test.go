@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +224,27 @@ func TestParseKeys(t *testing.T) {
 		}
 		if _, err := ParsePrivateKey(bad); err == nil {
 			t.Errorf("ParsePrivateKey(%q) accepted", bad)
+		}
+	}
+}
+
+func TestReadPublicKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(edPub)
+	good, bad := filepath.Join(dir, "host.pub"), filepath.Join(dir, "bad.pub")
+	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	os.WriteFile(bad, []byte("not a key"), 0o600)
+	keys, raw, err := ReadPublicKeyFiles([]string{good})
+	if err != nil || len(keys) != 1 || !edPub.Equal(keys[0]) || len(raw) != 1 {
+		t.Fatalf("good file: %v, %d raw, %v", keys, len(raw), err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{filepath.Join(dir, "missing.pub"), "no such file"},
+		{bad, "bad.pub: "},
+	} {
+		if _, _, err := ReadPublicKeyFiles([]string{good, tc.file}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
 		}
 	}
 }
