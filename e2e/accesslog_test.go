@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/widgetgate/widgetgate/callerctx"
-	"github.com/widgetgate/widgetgate/internal/testenv"
 )
 
 // exampleLogBlock returns the site's log block from Caddyfile.example, so
@@ -62,12 +60,7 @@ func TestSignedContextNotInAccessLog(t *testing.T) {
 			// The access log line is written as the response finishes,
 			// possibly just after the client has it; the query string
 			// tells this call's line from the warm-up calls'.
-			testenv.WaitFor(t, 10*time.Second, "the call's access log line", func() error {
-				if strings.Contains(s.gw.Log(), "probe=access-log") {
-					return nil
-				}
-				return errors.New("not logged yet")
-			})
+			s.gw.WaitLog(t, "probe=access-log")
 			log := s.gw.Log()
 			if leaked := strings.Contains(log, sig); leaked != tc.leaks {
 				t.Errorf("context in the access log: %v, want %v", leaked, tc.leaks)

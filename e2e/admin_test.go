@@ -402,7 +402,7 @@ func TestAdminConnectFlow(t *testing.T) {
 		for _, path := range []string{"providers", "passports", "widgets", "bindings"} {
 			everything.Write(a.api(t, a.gw, "GET", path, ``, adminToken).raw)
 		}
-		logs := a.gw.Log() + second.Log()
+		logs := a.gw.FinalLog(t) + second.FinalLog(t)
 		secrets := []string{asClientSecret}
 		ids, _ := a.vault.Client.Logical().List("secret/metadata/widgetgate/passports")
 		for _, k := range ids.Data["keys"].([]any) {

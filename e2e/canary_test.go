@@ -76,7 +76,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	if got := e.provider.Requests(); len(got) == 0 || !strings.Contains(got[0].Header.Get("Authorization"), canary) {
 		t.Fatal("the stand-in never saw the canary; the test proves nothing")
 	}
-	log := e.gw.Log()
+	log := e.gw.FinalLog(t)
 	if !strings.Contains(log, `"level":"debug"`) {
 		t.Error("the log has no debug lines: debug logging is not on")
 	}

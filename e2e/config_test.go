@@ -197,7 +197,7 @@ func TestInstanceConfiguration(t *testing.T) {
 	if got := configuration(context(cafe)); !reflect.DeepEqual(got, wantCafe) {
 		t.Errorf("after lobby's reset cafe sees %v", got)
 	}
-	if strings.Contains(e.gw.Log(), configValue) {
+	if strings.Contains(e.gw.FinalLog(t), configValue) {
 		t.Error("the widgetgate log holds a configuration value")
 	}
 }

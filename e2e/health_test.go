@@ -171,7 +171,7 @@ func TestHealthVaultOutage(t *testing.T) {
 	s.vault.Start(t)
 	waitReady(t, base, 200, "")
 	assertLive(t, base)
-	if strings.Contains(s.gw.Log(), s.vault.Token) {
+	if strings.Contains(s.gw.FinalLog(t), s.vault.Token) {
 		t.Error("widgetgate's log carries the Vault token")
 	}
 }

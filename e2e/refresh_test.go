@@ -62,10 +62,8 @@ func TestUpstream401RefreshAndRetry(t *testing.T) {
 		_, err := e.vault.Client.KVv2("secret").Get(context.Background(), "widgetgate/providers/custom:my-api-connector")
 		return err
 	})
-	if !strings.Contains(e.gw.Log(), "contains an OAuth client secret") {
-		t.Error("no warning about the client secret in the widget package")
-	}
-	if strings.Contains(e.gw.Log(), "demo-client-secret") {
+	e.gw.WaitLog(t, "contains an OAuth client secret")
+	if strings.Contains(e.gw.FinalLog(t), "demo-client-secret") {
 		t.Error("the client secret appears in the log")
 	}
 }

@@ -180,8 +180,9 @@ func TestWebhooksOnePerTransitionAcrossReplicas(t *testing.T) {
 		t.Errorf("reason %q does not say the provider refused the refresh token", accepted[0].Reason)
 	}
 	for i, gw := range replicas {
+		log := gw.FinalLog(t)
 		for _, canary := range []string{webhookSigningKey, "ops-CANARY", "rt-unknown-to-the-provider", asClientSecret} {
-			if strings.Contains(gw.Log(), canary) {
+			if strings.Contains(log, canary) {
 				t.Errorf("replica %d logged %q", i, canary)
 			}
 		}

@@ -68,6 +68,29 @@ func (w *Widgetgate) Log() string {
 	return w.logBuf.String()
 }
 
+// WaitLog waits until widgetgate has logged a line containing substr.
+// The process writes its log to a pipe that a goroutine copies here, so a
+// line written before an answer was sent may arrive after the answer:
+// assert that something was logged with WaitLog, not with Log.
+func (w *Widgetgate) WaitLog(t testing.TB, substr string) {
+	t.Helper()
+	WaitFor(t, 10*time.Second, fmt.Sprintf("widgetgate to log %q", substr), func() error {
+		if strings.Contains(w.Log(), substr) {
+			return nil
+		}
+		return fmt.Errorf("not in the log yet")
+	})
+}
+
+// FinalLog stops widgetgate (SIGINT, as at the end of the test) and
+// returns its whole log. A test asserting that something never reaches the
+// log checks FinalLog, so that lines still in the pipe are checked too.
+func (w *Widgetgate) FinalLog(t testing.TB) string {
+	t.Helper()
+	stop(w.cmd, w.done)
+	return w.Log()
+}
+
 func (w *Widgetgate) Write(p []byte) (int, error) {
 	w.logMu.Lock()
 	defer w.logMu.Unlock()
