@@ -246,6 +246,9 @@ async function configureWelcome(page) {
       form.locator('button[data-action="save-config"]').click(),
     ]);
     if (put.status() !== 200) throw new Error(`saving the configuration answered ${put.status()}: ${await put.text()}`);
+    // The page draws the block again once it has the answer: wait for
+    // that, so the screenshot is of the block the page shows.
+    await block.locator('[data-field="config-status"][data-state="saved"]').waitFor();
     log(`ok: the administrator set the title to ${JSON.stringify(CONFIG_TITLE)} on the operator page`);
     await block.screenshot({ path: join(OUT_DIR, 'admin-welcome-config.png') });
   } catch (err) {
