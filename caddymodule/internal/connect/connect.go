@@ -161,7 +161,7 @@ func (f *Flow) Finish(ctx context.Context, query url.Values) (*passport.Passport
 		if e == "access_denied" {
 			why = "Access was denied at the provider (the Deny button, or a cancelled sign-in)"
 		}
-		return nil, f.fail(ctx, rec, e, fmt.Sprintf("%s: %s. The passport stays inactive.", why, e))
+		return nil, f.fail(ctx, rec, e, fmt.Sprintf("%s: %s. The passport was not changed.", why, e))
 	}
 	prov, conf, err := f.oauthProvider(ctx, rec.Passport)
 	if err != nil {
@@ -173,7 +173,7 @@ func (f *Flow) Finish(ctx context.Context, query url.Values) (*passport.Passport
 	}
 	for _, field := range prov.RequiredMetadata {
 		if v := tok.Extra(field); v == nil || v == "" {
-			return nil, f.fail(ctx, rec, "missing_metadata", fmt.Sprintf("The provider's answer lacks the required field %q; the passport stays inactive.", field))
+			return nil, f.fail(ctx, rec, "missing_metadata", fmt.Sprintf("The provider's answer lacks the required field %q; the passport was not changed.", field))
 		}
 	}
 	account, err := f.profile(ctx, prov, tok)
@@ -212,11 +212,16 @@ func (f *Flow) reconnected(previous string, p *passport.Passport, reason string)
 	f.OnStatusChange(p, previous, reason)
 }
 
-// fail records why a flow failed on the passport (inactive, last_error)
-// and returns the Error to show.
+// fail records why a flow failed on the passport (last_error) and returns
+// the Error to show. A failed sign-in leaves the tokens alone, so it
+// leaves the status alone too: an active passport keeps serving, and one
+// that needs reconnecting still does, so its banner stays and the
+// reconnect that works later is reported as the recovery (a
+// passport.active event). Only a passport in no known state becomes
+// inactive.
 func (f *Flow) fail(ctx context.Context, rec *vaultstore.Record, reason, message string) error {
 	changes := map[string]string{"last_error": reason}
-	if rec.Passport.Status != passport.StatusActive {
+	if s := rec.Passport.Status; s != passport.StatusActive && s != passport.StatusReconnectRequired {
 		changes["status"] = passport.StatusInactive
 	}
 	f.Store.UpdatePassport(ctx, rec, changes)

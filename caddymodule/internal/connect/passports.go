@@ -47,8 +47,11 @@ type PastedCredentials struct {
 
 // ConnectPasted stores c on the passport rec and validates them with a
 // first redemption (Flow.Refresh). It returns the connected passport, or,
-// when the provider refuses them, leaves the passport inactive with
-// last_error invalid_credentials and returns an Error saying so.
+// when the provider refuses them, deletes its tokens, sets last_error
+// invalid_credentials and returns an Error saying so. The refused passport
+// is inactive, unless it was reconnect_required: it still needs
+// reconnecting, so its banner stays and the reconnect that works later is
+// reported as the recovery.
 func (f *Flow) ConnectPasted(ctx context.Context, rec *vaultstore.Record, c PastedCredentials) (*passport.Passport, error) {
 	next, err := f.Store.UpdatePassport(ctx, rec, vaultstore.PastedChanges(c.SubjectID, c.RefreshToken, c.InstanceURL, f.now()))
 	if err != nil {
@@ -56,10 +59,14 @@ func (f *Flow) ConnectPasted(ctx context.Context, rec *vaultstore.Record, c Past
 	}
 	p, err := f.Refresh(ctx, next.Passport)
 	if err != nil {
-		if again, rerr := f.Store.PassportRecord(ctx, rec.Passport.ID); rerr == nil {
-			f.Store.UpdatePassport(ctx, again, vaultstore.RefusedChanges("invalid_credentials"))
+		refused := vaultstore.RefusedChanges("invalid_credentials")
+		if rec.Passport.Status == passport.StatusReconnectRequired {
+			refused["status"] = passport.StatusReconnectRequired
 		}
-		return nil, &Error{Reason: "invalid_credentials", Message: "Appspace did not accept the subject id and refresh token; the passport stays inactive."}
+		if again, rerr := f.Store.PassportRecord(ctx, rec.Passport.ID); rerr == nil {
+			f.Store.UpdatePassport(ctx, again, refused)
+		}
+		return nil, &Error{Reason: "invalid_credentials", Message: "Appspace did not accept the subject id and refresh token; the passport is not connected."}
 	}
 	// Vault has held the passport as active since the paste was written;
 	// the redemption showed the credentials work, so the trouble is over.

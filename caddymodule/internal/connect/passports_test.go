@@ -99,7 +99,7 @@ func TestConnectPastedRefused(t *testing.T) {
 	_, err = w.flow.ConnectPasted(context.Background(), rec,
 		connect.PastedCredentials{SubjectID: "sub-1", RefreshToken: "rt-bad", InstanceURL: "https://tenant.appspace.example"})
 	if reason(err) != "invalid_credentials" ||
-		err.Error() != "Appspace did not accept the subject id and refresh token; the passport stays inactive." {
+		err.Error() != "Appspace did not accept the subject id and refresh token; the passport is not connected." {
 		t.Fatalf("refused: %v, want invalid_credentials", err)
 	}
 	if len(*seen) != 1 {
