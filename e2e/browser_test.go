@@ -55,6 +55,7 @@ func TestBrowserKit(t *testing.T) {
 		extraWidgets: map[string]map[string]string{
 			"hostile": {"schema.json": hostileSchema, "widget.html": hostileHTML},
 			"welcome": {"schema.json": welcomeSchema, "widget.html": welcomeHTML},
+			"legacy":  {"schema.json": `{"authentications": [], "authenticatedApis": []}`, "widget.html": legacyHTML},
 		},
 		extraRoutes: "route /admin/* {\n\t\tbasic_auth {\n\t\t\t" + opsUser + " " + strings.TrimSpace(hash) + "\n\t\t}\n" +
 			"\t\twidgetgate_admin {\n\t\t\ttrust_auth_directive\n\t\t\tpublic_url http://{addr}/admin\n\t\t}\n\t}",
@@ -89,12 +90,16 @@ func TestBrowserKit(t *testing.T) {
 		SidecarURL: e.gw.URL + "/sidecar",
 		Key:        secret,
 		Audience:   "widgetgate",
+		// The legacy widget sends no lifecycle signal: the page shows it
+		// after this, in state "timeout" (checked by kit.test.mjs).
+		ReadyTimeout: 2 * time.Second,
 		Widgets: []host.Mount{
 			{Widget: "calendar", Instance: "lobby", User: "u1", Title: "Google Calendar"},
 			{Widget: "my-saas", Instance: "lobby", User: "u1", Title: "My SaaS"},
 			{Widget: "graph-calendar", Instance: "lobby", User: "u1", Title: "Microsoft 365"},
 			{Widget: "hostile", Instance: "lobby", User: "u1", Title: "Hostile widget (test only)"},
 			{Widget: "welcome", Instance: "lobby", User: "u1", Title: "Welcome (configured)"},
+			{Widget: "legacy", Instance: "lobby", User: "u1", Title: "Legacy (no Widget API)"},
 		},
 	}))
 	srv.Listener.Close()
@@ -194,6 +199,12 @@ const configTitle = "Main lobby"
 // Widget API that needs no passport: it waits for the API, reads its
 // configuration, renders the title, asks for the height it is configured
 // with, raises an analytics event and says it is ready. Nothing else.
+// legacyHTML is a widget written without the Widget API: it never says
+// it is ready, so the host shows it after readyTimeout.
+const legacyHTML = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Legacy</title></head>
+<body style="margin:0;font:16px system-ui,sans-serif"><p id="legacy">Written before the Widget API</p></body></html>`
+
 const welcomeSchema = `{"authentications": [], "authenticatedApis": [], "configuration": {"fields": [
   {"name": "title", "type": "text", "label": "Title", "description": "Shown in large type", "group": "Display",
    "default": "Welcome", "validation": {"required": true, "maxLength": 60}},

@@ -30,16 +30,20 @@
  *     sidecar, widget, context (a token, or a function returning one or a
  *     promise of one), title: as before;
  *     minHeight, maxHeight: setHeight's bounds in px (default 40, 2000);
+ *     readyTimeout: ms after which a widget that sent no ready, loaded or
+ *       error signal is shown anyway (state 'timeout'; default 15000; 0:
+ *       never), for widgets that do not call the lifecycle methods;
  *     onLifecycle(state, widget, detail): each onLoading/onReady/onLoaded/
- *       onError signal (detail {message} for an error that gave one);
+ *       onError signal (detail {message} for an error that gave one), and
+ *       'timeout' once when readyTimeout passed first;
  *     onAnalyticsEvent({widget, name, meta}): each accepted analytics event;
  *     onViewMode(mode, widget) -> boolean (or a promise of one): whether
  *       setViewMode was honoured (without it: false);
  *     appspaceApi: {name: function (args, widget) -> value or promise}:
  *       what callAppspaceAPI(name) answers (without an entry: 404).
- *   The container gets data-widgetgate-state (loading|ready|loaded|error),
- *   an empty .widgetgate-skeleton element until the first ready, loaded or
- *   error signal, and a .widgetgate-error element with the host's own text
+ *   The container gets data-widgetgate-state (loading|ready|loaded|error|
+ *   timeout), an empty .widgetgate-skeleton element until the first ready,
+ *   loaded or error signal or the readyTimeout, and a .widgetgate-error element with the host's own text
  *   (never the widget's) while in the error state. mount() returns
  *   {frame, widget, state(), counts() -> {loading, ready, loaded, error,
  *   analytics}, unmount()}.
@@ -98,7 +102,7 @@
 (function () {
   'use strict';
 
-  var KIT_VERSION = '1.1.0';
+  var KIT_VERSION = '1.2.0';
   var PROTOCOL = 1;
   var NAME_RE = /^[A-Za-z0-9_-]{1,128}$/;
   var ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -128,6 +132,12 @@
   var MAX_REPLY_ERROR = 1024;
   var DEFAULT_MIN_HEIGHT = 40;
   var DEFAULT_MAX_HEIGHT = 2000;
+  // A widget that has sent no ready, loaded or error signal this long
+  // after mounting is shown as it is: widgets written before the
+  // lifecycle calls existed never send one, and must not stay hidden
+  // behind the skeleton. Just under the widget's own give-up time for
+  // the handshake (the sum of HELLO_DELAYS_MS plus a reply timeout).
+  var DEFAULT_READY_TIMEOUT_MS = 15000;
   var LIFECYCLE_STATES = ['loading', 'ready', 'loaded', 'error'];
   var ARGS_LIMITS = { maxBytes: 65536, maxDepth: 16, maxNodes: 4096 }; // what a widget sends
   var REPLY_LIMITS = { maxBytes: 1048576, maxDepth: 32, maxNodes: 65536 }; // what a widget is sent
@@ -1188,6 +1198,16 @@
       var sidecar = new URL(String(options.sidecar || ''), win.location.href).href.replace(/\/+$/, '');
       var userLifecycle = options.onLifecycle;
       if (userLifecycle !== undefined && !isFn(userLifecycle)) throw new TypeError('WidgetGate.mount: onLifecycle must be a function');
+      var readyTimeout = options.readyTimeout === undefined ? DEFAULT_READY_TIMEOUT_MS : options.readyTimeout;
+      if (typeof readyTimeout !== 'number' || !isFinite(readyTimeout) || readyTimeout < 0) {
+        throw new TypeError('WidgetGate.mount: readyTimeout must be a number of milliseconds, 0 or more');
+      }
+      var revealTimer = null;
+      function settled() {
+        if (revealTimer === null) return;
+        win.clearTimeout(revealTimer);
+        revealTimer = null;
+      }
       var frame = doc.createElement('iframe');
       var skeleton = doc.createElement('div');
       var errorBox = null;
@@ -1224,6 +1244,7 @@
         onViewMode: options.onViewMode,
         appspaceApi: options.appspaceApi,
         onLifecycle: function (state, widget, detail) {
+          if (state !== 'loading') settled();
           render(state);
           if (userLifecycle) userLifecycle(state, widget, detail);
         }
@@ -1243,12 +1264,21 @@
       el.setAttribute('aria-busy', 'true');
       el.appendChild(frame);
       el.appendChild(skeleton);
+      if (readyTimeout > 0) {
+        revealTimer = win.setTimeout(function () {
+          revealTimer = null;
+          m.state = 'timeout';
+          render('timeout');
+          if (userLifecycle) userLifecycle('timeout', m.widget, undefined);
+        }, readyTimeout);
+      }
       return {
         frame: frame,
         widget: options.widget,
         state: function () { return m.state; },
         counts: function () { return m.counts(); },
         unmount: function () {
+          settled();
           getBridge().unregister(m);
           [frame, skeleton, errorBox].forEach(function (node) {
             if (node && node.parentNode) node.parentNode.removeChild(node);
@@ -1273,6 +1303,7 @@
     HELLO_DELAYS_MS: HELLO_DELAYS_MS,
     DEFAULT_MIN_HEIGHT: DEFAULT_MIN_HEIGHT,
     DEFAULT_MAX_HEIGHT: DEFAULT_MAX_HEIGHT,
+    DEFAULT_READY_TIMEOUT_MS: DEFAULT_READY_TIMEOUT_MS,
     ARGS_LIMITS: ARGS_LIMITS,
     REPLY_LIMITS: REPLY_LIMITS,
     ERROR_TEXT: ERROR_TEXT,

@@ -1133,7 +1133,11 @@ class FakeElement {
 function fakeHostWindow(respond) {
   const listeners = [];
   const opened = [];
+  const timers = fakeTimers();
   const win = {
+    timers,
+    setTimeout: timers.setTimeout,
+    clearTimeout: timers.clearTimeout,
     document: { createElement: (tag) => new FakeElement(tag), querySelector: () => null },
     location: { href: 'http://host.test/lobby' },
     console: { warn() {} },
@@ -1197,6 +1201,49 @@ test('host mount: a loading skeleton until ready, the state on the container, th
   assert.deepEqual(el.children, []);
   assert.equal(el.getAttribute('data-widgetgate-state'), null);
   assert.equal((await win.dispatch(frame, req('lifecycle', { state: 'ready' })))[0], false);
+});
+
+test('host mount: a widget that sends no lifecycle signal is shown after readyTimeout', async () => {
+  const win = fakeHostWindow(() => ({ status: 200, body: contextBody }));
+  const el = new FakeElement('div');
+  const states = [];
+  const mount = win.WidgetGate.mount(el, { sidecar: 'http://sidecar.test/sidecar', widget: 'calendar', context: 'tok',
+    onLifecycle: (state, widget, detail) => states.push([state, widget, detail]) });
+  assert.deepEqual(win.timers.armed().map((t) => t.ms), [kit.DEFAULT_READY_TIMEOUT_MS]);
+  await win.dispatch(mount.frame, req('lifecycle', { state: 'loading' }, 'a'));
+  assert.equal(win.timers.armed().length, 1, 'onLoading is not a sign of life that shows the widget');
+  win.timers.fireNext();
+  assert.equal(el.getAttribute('data-widgetgate-state'), 'timeout');
+  assert.equal(el.byClass('widgetgate-skeleton').length, 0);
+  assert.equal(el.getAttribute('aria-busy'), null);
+  assert.equal(mount.state(), 'timeout');
+  assert.deepEqual(states, [['loading', 'calendar', undefined], ['timeout', 'calendar', undefined]]);
+  // A late signal still counts and shows.
+  await win.dispatch(mount.frame, req('lifecycle', { state: 'ready' }, 'b'));
+  assert.equal(el.getAttribute('data-widgetgate-state'), 'ready');
+  assert.equal(mount.state(), 'ready');
+  assert.deepEqual(mount.counts(), { loading: 1, ready: 1, loaded: 0, error: 0, analytics: 0 });
+});
+
+test('host mount: readyTimeout is cancelled by the first ready, loaded or error, and by unmount', async () => {
+  for (const signal of ['ready', 'loaded', 'error']) {
+    const win = fakeHostWindow(() => ({ status: 200, body: contextBody }));
+    const el = new FakeElement('div');
+    const mount = win.WidgetGate.mount(el, { sidecar: 'http://sidecar.test/sidecar', widget: 'calendar', context: 'tok', readyTimeout: 500 });
+    assert.deepEqual(win.timers.armed().map((t) => t.ms), [500]);
+    await win.dispatch(mount.frame, req('lifecycle', { state: signal }));
+    assert.equal(win.timers.armed().length, 0, `${signal} cancels the timeout`);
+    assert.equal(el.getAttribute('data-widgetgate-state'), signal);
+  }
+  const win = fakeHostWindow(() => ({ status: 200, body: contextBody }));
+  const mount = win.WidgetGate.mount(new FakeElement('div'), { sidecar: 'http://sidecar.test/sidecar', widget: 'calendar', context: 'tok' });
+  mount.unmount();
+  assert.equal(win.timers.armed().length, 0, 'unmount cancels the timeout');
+  win.WidgetGate.mount(new FakeElement('div'), { sidecar: 'http://sidecar.test/sidecar', widget: 'calendar', context: 'tok', readyTimeout: 0 });
+  assert.equal(win.timers.timers.length, 1, 'readyTimeout 0 arms no timer');
+  for (const bad of [-1, NaN, Infinity, '500', null]) {
+    assert.throws(() => win.WidgetGate.mount(new FakeElement('div'), { sidecar: 'http://s', widget: 'w', context: 't', readyTimeout: bad }), /readyTimeout/);
+  }
 });
 
 test('host mount: an error before ready replaces the skeleton with the error text', async () => {

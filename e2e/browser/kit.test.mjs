@@ -123,7 +123,8 @@ try {
     if (f.sandbox !== 'allow-scripts') fail(`${f.widget}: iframe sandbox is ${JSON.stringify(f.sandbox)}, want "allow-scripts"`);
     if (!f.opaque) fail(`${f.widget}: the host page can read the widget's document (not an opaque origin)`);
   }
-  if (frames.length !== EXPECT.length + 2) fail(`found ${frames.length} widget frames, want ${EXPECT.length + 2}: ${JSON.stringify(frames)}`);
+  // EXPECT's, the hostile, the welcome and the legacy widget.
+  if (frames.length !== EXPECT.length + 3) fail(`found ${frames.length} widget frames, want ${EXPECT.length + 3}: ${JSON.stringify(frames)}`);
 
   // 3. The hostile widget got nothing.
   const hostile = frameOf('hostile');
@@ -158,9 +159,24 @@ try {
   const hostText = await page.locator('body').innerText();
   if (hostText.includes('PWNED')) fail('the host page shows data forged by the hostile widget');
 
+  // The legacy widget never uses the Widget API, so it sends no
+  // lifecycle signal: after the page's readyTimeout the host shows it
+  // anyway, in state "timeout".
+  const legacyBody = page.locator('.card[data-widget="legacy"] .card-body');
+  try {
+    await page.locator('.card[data-widget="legacy"] .card-body[data-widgetgate-state="timeout"]').waitFor({ state: 'attached' });
+    if (await legacyBody.locator('.widgetgate-skeleton').count() !== 0) fail('the legacy card still shows its skeleton after readyTimeout');
+    const badge = (await page.locator('.card[data-widget="legacy"] .card-state').textContent()).trim(); // innerText is the CSS-uppercased text
+    if (badge !== 'timeout') fail(`the legacy card's badge reads ${JSON.stringify(badge)} after readyTimeout, want "timeout"`);
+    await page.frameLocator('iframe[data-widgetgate-widget="legacy"]').locator('#legacy', { hasText: 'Written before the Widget API' }).waitFor();
+    log('ok: legacy, which sends no lifecycle signal, is shown after readyTimeout (state timeout)');
+  } catch (err) {
+    fail(`the legacy card was not shown after readyTimeout (state ${await legacyBody.getAttribute('data-widgetgate-state').catch(() => '?')}): ${err.message}`);
+  }
+
   // 4. Screenshots: the page and each card.
   await page.screenshot({ path: join(OUT_DIR, 'host.png'), fullPage: true });
-  for (const { widget } of [...EXPECT, { widget: 'hostile' }, { widget: 'welcome' }]) {
+  for (const { widget } of [...EXPECT, { widget: 'hostile' }, { widget: 'welcome' }, { widget: 'legacy' }]) {
     await page.locator(`.card[data-widget="${widget}"]`).screenshot({ path: join(OUT_DIR, `card-${widget}.png`) }).catch((err) => fail(`screenshot of ${widget}: ${err.message}`));
   }
   log(`screenshots in ${OUT_DIR}`);

@@ -42,6 +42,10 @@ type Config struct {
 	Key []byte
 	// Audience is the tokens' aud claim: the handler's context_audience.
 	Audience string
+	// ReadyTimeout is the kit's readyTimeout for every card: how long a
+	// widget that sends no lifecycle signal stays behind its skeleton
+	// (0: the kit's default, 15 s).
+	ReadyTimeout time.Duration
 }
 
 // Mount is one widget on the page.
@@ -133,9 +137,10 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' "+h.origin+"; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self' "+h.origin+"; frame-src "+h.origin+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	err := page.Execute(w, struct {
-		Sidecar string
-		Widgets []Mount
-	}{h.sidecar, h.cfg.Widgets})
+		Sidecar        string
+		ReadyTimeoutMS int64
+		Widgets        []Mount
+	}{h.sidecar, h.cfg.ReadyTimeout.Milliseconds(), h.cfg.Widgets})
 	if err != nil {
 		log.Printf("host: rendering the page: %v", err)
 	}

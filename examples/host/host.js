@@ -4,6 +4,9 @@
 (function () {
   'use strict';
   var sidecar = document.querySelector('meta[name="widgetgate-sidecar"]').getAttribute('content');
+  // The page may set the kit's readyTimeout (ms); without it, the kit's default.
+  var readyMeta = document.querySelector('meta[name="widgetgate-ready-timeout"]');
+  var readyTimeout = readyMeta ? Number(readyMeta.getAttribute('content')) : undefined;
 
   function contextFor(widget, instance) {
     return function () {
@@ -34,6 +37,7 @@
       title: card.getAttribute('data-title'),
       context: contextFor(widget, card.getAttribute('data-instance')),
       onAnalyticsEvent: onAnalyticsEvent,
+      readyTimeout: readyTimeout,
       onLifecycle: function (state) {
         badge.textContent = state;
         badge.setAttribute('data-state', state);
