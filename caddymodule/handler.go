@@ -87,6 +87,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting widgetgate app: %w", err)
 	}
+	// Before setup, which hands the metrics to the context server.
+	if h.metrics, err = metrics.NewCalls(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	h.setup(appIface.(*App), ctx.Logger())
 	switch h.CallerContext {
 	case gateway.CallerHeaders:
@@ -97,8 +101,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	default:
 		return fmt.Errorf("caller_context %q: want headers or signed", h.CallerContext)
 	}
-	h.metrics, err = metrics.NewCalls(ctx.GetMetricsRegistry())
-	return err
+	return nil
 }
 
 func (h *Handler) setup(app *App, logger *zap.Logger) {
@@ -144,7 +147,8 @@ func (h *Handler) setup(app *App, logger *zap.Logger) {
 		MaxResponseBytes: h.MaxResponseBytes,
 		Logger:           slogger,
 	})
-	h.context = &widgetcontext.Server{Store: app.configs, Widgets: app.widgets, Caller: h.gateway.Caller, Logger: slogger}
+	h.context = &widgetcontext.Server{Store: app.configs, Widgets: app.widgets, Caller: h.gateway.Caller, Logger: slogger,
+		Observe: h.metrics.ObserveContext}
 	h.kit = &browserkit.Server{
 		Script: widgetgateJS, Pages: app.widgets, AllowedOrigins: h.AllowedOrigins,
 		AllowHeaders: "Content-Type, " + h.ContextHeader + ", " + h.InstanceHeader + ", " + h.UserHeader,

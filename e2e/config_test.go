@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -185,6 +186,23 @@ func TestInstanceConfiguration(t *testing.T) {
 	}
 	if r := e.call(t, "POST", "/sidecar/widgets/clock/context", "{}", "X-Widget-Context", lobby); r.status != 405 || r.header.Get("Allow") != "GET" {
 		t.Errorf("POST: %d %s (Allow %q)", r.status, r.raw, r.header.Get("Allow"))
+	}
+	// The context requests are counted by widget and outcome; a widget
+	// that is not loaded counts under "".
+	m := e.call(t, "GET", "/metrics", "")
+	for _, want := range []string{
+		`widgetgate_context_requests_total{outcome="invalid_caller_context",widget="clock"} 2`,
+		`widgetgate_context_requests_total{outcome="widget_mismatch",widget="clock"} 1`,
+		`widgetgate_context_requests_total{outcome="unknown_widget",widget=""} 1`,
+		`widgetgate_context_requests_total{outcome="method_not_allowed",widget="clock"} 1`,
+		`widgetgate_context_requests_total{outcome="ok",widget="clock"}`,
+	} {
+		if !bytes.Contains(m.raw, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if bytes.Contains(m.raw, []byte(`widget="nope"`)) || bytes.Contains(m.raw, []byte("lobby")) {
+		t.Error("metrics name a widget that is not loaded, or an instance")
 	}
 
 	// Reset: back to the defaults; cafe keeps its own.

@@ -40,6 +40,7 @@ type Calls struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sources  *prometheus.CounterVec
+	contexts *prometheus.CounterVec
 
 	// The series in use, looked up once: WithLabelValues hashes and
 	// validates its labels on every call, a visible cost per request.
@@ -68,6 +69,10 @@ func NewCalls(reg prometheus.Registerer) (*Calls, error) {
 			Namespace: "widgetgate", Name: "call_sources_total",
 			Help: "Widget calls by where their answer came from (the Widgetgate-Cache header): miss, hit, coalesced, stale, bypass.",
 		}, []string{"source"}),
+		contexts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "widgetgate", Name: "context_requests_total",
+			Help: "Widget API context requests (getConfiguration, getUserInfo) by widget and outcome (\"ok\", else the problem code).",
+		}, []string{"widget", "outcome"}),
 	}
 	// A second handler provisions against the same registry: use the
 	// collectors the first registered.
@@ -79,6 +84,9 @@ func NewCalls(reg prometheus.Registerer) (*Calls, error) {
 		return nil, err
 	}
 	if m.sources, err = register(reg, m.sources); err != nil {
+		return nil, err
+	}
+	if m.contexts, err = register(reg, m.contexts); err != nil {
 		return nil, err
 	}
 	for src := range m.bySource {
@@ -107,6 +115,16 @@ func (m *Calls) Observe(widget, api, outcome string, source fanout.Source, raw b
 		c, _ = m.counters.LoadOrStore(key, m.calls.WithLabelValues(widget, api, outcome))
 	}
 	c.(prometheus.Counter).Inc()
+}
+
+// ObserveContext records one context request. widget is "" unless the
+// catalogue knows it. Widgets ask for their context far less often than
+// they call, so, unlike Observe, the series is looked up each time.
+func (m *Calls) ObserveContext(widget, outcome string) {
+	if m == nil {
+		return
+	}
+	m.contexts.WithLabelValues(widget, outcome).Inc()
 }
 
 // RegisterCache exports the passport cache's size and its Vault

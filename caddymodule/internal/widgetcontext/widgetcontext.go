@@ -41,6 +41,10 @@ type Server struct {
 	Widgets Widgets
 	Caller  Caller
 	Logger  *slog.Logger
+	// Observe, when set, is told of each request ServeHTTP answers: the
+	// widget when it is loaded (else "", so a caller cannot invent
+	// labels) and "ok" or the problem's code.
+	Observe func(widget, outcome string)
 }
 
 // Answer is the body of a context request.
@@ -76,6 +80,7 @@ func ParsePath(p string) (widgetID string, ok bool) {
 // ServeHTTP answers r, a context request for widgetID, with JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, widgetID string) {
 	answer, p := s.Serve(r.Context(), r.Method, r.Header, widgetID)
+	s.observe(widgetID, p)
 	if p != nil {
 		problem.Write(w, p)
 		return
@@ -86,6 +91,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, widgetID stri
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.Write(append(body, '\n'))
+}
+
+// observe tells Observe how a request for widgetID ended.
+func (s *Server) observe(widgetID string, p *problem.Problem) {
+	if s.Observe == nil {
+		return
+	}
+	outcome := "ok"
+	if p != nil {
+		outcome = p.Code
+	}
+	if _, ok := s.Widgets.Widget(widgetID); !ok {
+		widgetID = ""
+	}
+	s.Observe(widgetID, outcome)
 }
 
 // Serve answers a context request for widgetID with the request's headers.

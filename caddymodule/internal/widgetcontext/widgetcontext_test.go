@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 	"testing/fstest"
@@ -84,6 +85,33 @@ func TestServe(t *testing.T) {
 				t.Errorf("answer = %+v, want configuration %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// ServeHTTP tells Observe of every answer: the widget only when it is
+// loaded, and the problem's code or "ok".
+func TestServeHTTPObserves(t *testing.T) {
+	w, err := schema.LoadFS("clock", "clock", fstest.MapFS{"schema.json": {Data: []byte(clockSchema)}}, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]string
+	s := &Server{Store: memstore.New(""), Widgets: schema.NewCatalog(map[string]*schema.Widget{"clock": w}), Caller: byHeader,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Observe: func(widget, outcome string) { got = append(got, [2]string{widget, outcome}) }}
+	for _, req := range []struct{ method, widget, instance string }{
+		{"GET", "clock", "lobby"},
+		{"GET", "invented-by-a-caller", "lobby"},
+		{"GET", "clock", "refuse"},
+		{"DELETE", "clock", "lobby"},
+	} {
+		r := httptest.NewRequest(req.method, "/sidecar/widgets/"+req.widget+"/context", nil)
+		r.Header.Set("X-Instance", req.instance)
+		s.ServeHTTP(httptest.NewRecorder(), r, req.widget)
+	}
+	want := [][2]string{{"clock", "ok"}, {"", "unknown_widget"}, {"clock", "invalid_caller_context"}, {"clock", "method_not_allowed"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("observed %v, want %v", got, want)
 	}
 }
 
