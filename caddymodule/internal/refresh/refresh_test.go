@@ -310,6 +310,13 @@ func TestDue(t *testing.T) {
 		{"unset: 6 min left", active(now.Add(6*time.Minute), time.Time{}), provider.RefreshPolicy{}, false},
 		{"unset: 5 min left", active(now.Add(refresh.DefaultWindow), time.Time{}), provider.RefreshPolicy{}, true},
 		{"unset: no expiry known", active(time.Time{}, time.Time{}), provider.RefreshPolicy{}, false},
+		// Tokens that live less than twice DefaultWindow: due halfway.
+		{"unset: 5 min token, just redeemed", active(now.Add(5*time.Minute), now), provider.RefreshPolicy{}, false},
+		{"unset: 5 min token, 2:29 in", active(now.Add(2*time.Minute+31*time.Second), now.Add(-2*time.Minute-29*time.Second)), provider.RefreshPolicy{}, false},
+		{"unset: 5 min token, halfway", active(now.Add(150*time.Second), now.Add(-150*time.Second)), provider.RefreshPolicy{}, true},
+		{"unset: 1 h token, 6 min left", active(now.Add(6*time.Minute), now.Add(-54*time.Minute)), provider.RefreshPolicy{}, false},
+		{"unset: 1 h token, 5 min left", active(now.Add(5*time.Minute), now.Add(-55*time.Minute)), provider.RefreshPolicy{}, true},
+		{"unset: refreshed after its expiry (clock skew)", active(now.Add(time.Minute), now.Add(2*time.Minute)), provider.RefreshPolicy{}, true},
 		{"inactive", &passport.Passport{Status: passport.StatusInactive, Expiry: now}, before, false},
 		{"reconnect_required in window", &passport.Passport{Status: passport.StatusReconnectRequired, RetryAfter: now.Add(time.Second)}, before, false},
 		{"reconnect_required after window", &passport.Passport{Status: passport.StatusReconnectRequired, RetryAfter: now}, before, true},

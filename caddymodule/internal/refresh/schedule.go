@@ -13,7 +13,21 @@ import (
 
 // DefaultWindow is how long before expiry the background refresher renews
 // a token whose provider sets no refresh type, so calls rarely wait for one.
+// A token that lives less than twice as long is renewed halfway through
+// its life instead (see window): renewed DefaultWindow before expiry, a
+// token issued for 5 minutes or less would be due again as soon as it
+// was redeemed, and each scan would rotate its refresh token.
 const DefaultWindow = 5 * time.Minute
+
+// window is how long before p's expiry a token of a provider with no
+// refresh type is due: DefaultWindow, or half its lifetime when that is
+// known (from its last refresh) and shorter.
+func window(p *passport.Passport) time.Duration {
+	if p.LastRefresh.IsZero() || !p.LastRefresh.Before(p.Expiry) {
+		return DefaultWindow
+	}
+	return min(DefaultWindow, p.Expiry.Sub(p.LastRefresh)/2)
+}
 
 // Due reports whether p should be refreshed at now under pol.
 func Due(p *passport.Passport, pol provider.RefreshPolicy, now time.Time) bool {
@@ -44,7 +58,7 @@ func NextDue(p *passport.Passport, pol provider.RefreshPolicy) (time.Time, bool)
 	case pol.Type == provider.RefreshBeforeExpiry:
 		return p.Expiry.Add(-pol.Every), true
 	}
-	return p.Expiry.Add(-DefaultWindow), true
+	return p.Expiry.Add(-window(p)), true
 }
 
 // Current returns the passport as the scan should see it (the cached copy
