@@ -47,6 +47,14 @@ type HealthHandler struct {
 	// check that takes longer fails, saying so. Keep it below the probe's
 	// own timeout (Kubernetes' default timeoutSeconds is 1). Default 750ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// VaultCheck is when the vault check fails readiness. "always" (the
+	// default): whenever Vault cannot be read. "startup": only until it
+	// has been read once; a later outage is reported as "degraded" and
+	// the replica stays ready. Use "startup" for a fleet: every replica
+	// shares Vault, so during an outage "always" takes them all out of the
+	// load balancer, and the calls cached tokens could serve fail too.
+	// A reload starts over: the new config reads Vault once first.
+	VaultCheck string `json:"vault_check,omitempty"`
 
 	checker *health.Checker
 }
@@ -55,6 +63,12 @@ type HealthHandler struct {
 func (HealthHandler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.widgetgate_health", New: func() caddy.Module { return new(HealthHandler) }}
 }
+
+// HealthHandler.VaultCheck's values.
+const (
+	vaultCheckAlways  = "always"
+	vaultCheckStartup = "startup"
+)
 
 // defaultCheckTTL is HealthHandler.CheckTTL's default.
 const defaultCheckTTL = 2 * time.Second
@@ -75,6 +89,9 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 	if h.CheckTTL < 0 || h.Timeout < 0 {
 		return errors.New("widgetgate_health: check_ttl and timeout must not be negative")
 	}
+	if h.VaultCheck != "" && h.VaultCheck != vaultCheckAlways && h.VaultCheck != vaultCheckStartup {
+		return fmt.Errorf("widgetgate_health: vault_check %q: want %s or %s", h.VaultCheck, vaultCheckAlways, vaultCheckStartup)
+	}
 	ttl := cmp.Or(time.Duration(h.CheckTTL), defaultCheckTTL)
 	timeout := cmp.Or(time.Duration(h.Timeout), health.DefaultTimeout)
 	sys, err := health.NewVaultSysClient(app.Vault.Address, app.Vault.CACert, app.Vault.TLSServerName)
@@ -89,7 +106,7 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 		Sys: sys, Timeout: timeout, Logger: slog.New(zapslog.NewHandler(ctx.Logger().Core())),
 	}
 	checks := []health.Check{
-		{Name: "vault", TTL: ttl, Run: vcheck.Run},
+		{Name: "vault", TTL: ttl, Run: vcheck.Run, StartupOnly: h.VaultCheck == vaultCheckStartup},
 		{Name: "widgets", Run: func(context.Context) health.Result {
 			if app.widgets == nil {
 				return health.Fail("the widget catalogue is not loaded")
@@ -156,6 +173,7 @@ func (h *HealthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 //	widgetgate_health {
 //		check_ttl <duration>
 //		timeout <duration>
+//		vault_check always|startup
 //	}
 func (h *HealthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -169,6 +187,10 @@ func (h *HealthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.CheckTTL)
 		case "timeout":
 			err = durationArg(d, &h.Timeout)
+		case "vault_check":
+			err = parsedArg(d, &h.VaultCheck, vaultCheckAlways+" or "+vaultCheckStartup, func(s string) (string, bool) {
+				return s, s == vaultCheckAlways || s == vaultCheckStartup
+			})
 		default:
 			return d.Errf("unrecognized widgetgate_health option %q", d.Val())
 		}

@@ -22,7 +22,7 @@ type healthStack struct {
 
 // startHealth starts Vault and widgetgate with the example widgets;
 // global goes into the global options, widgetgate into the app's block.
-func startHealth(t *testing.T, global, widgetgate string) *healthStack {
+func startHealth(t *testing.T, global, widgetgate string, healthOptions ...string) *healthStack {
 	t.Helper()
 	s := &healthStack{vault: testenv.StartVault(t)}
 	widgets, err := filepath.Abs(filepath.Join("..", "examples", "widgets"))
@@ -49,6 +49,7 @@ http://{addr} {
 	handle /healthz/* {
 		widgetgate_health {
 			check_ttl 200ms
+			`+strings.Join(healthOptions, "\n\t\t\t")+`
 		}
 	}
 }
@@ -173,6 +174,48 @@ func TestHealthVaultOutage(t *testing.T) {
 	assertLive(t, base)
 	if strings.Contains(s.gw.FinalLog(t), s.vault.Token) {
 		t.Error("widgetgate's log carries the Vault token")
+	}
+}
+
+// TestHealthVaultCheckStartup: with vault_check startup, a Vault outage
+// after the first successful read leaves the replica ready, the vault
+// check "degraded" with its reason; a config loaded while Vault is down
+// (a reload) is not ready until Vault answers once.
+func TestHealthVaultCheckStartup(t *testing.T) {
+	s := startHealth(t, "", "", "vault_check startup")
+	base := s.gw.URL
+	waitReady(t, base, 200, "")
+
+	s.vault.Stop()
+	waitVaultCheck := func(status string, code int) probe {
+		t.Helper()
+		var p probe
+		testenv.WaitFor(t, 30*time.Second, "the vault check to be "+status, func() error {
+			var err error
+			if p, err = getProbe(base, "/healthz/ready"); err != nil {
+				return err
+			}
+			if st, _ := p.check("vault"); st != status || p.status != code {
+				return fmt.Errorf("%d, vault %s: %s", p.status, st, p.raw)
+			}
+			return nil
+		})
+		return p
+	}
+	p := waitVaultCheck("degraded", 200)
+	if _, reason := p.check("vault"); reason != "Vault cannot be reached" || p.report.Status != "ready" {
+		t.Errorf("degraded readiness: %s", p.raw)
+	}
+	assertLive(t, base)
+
+	// A reload while Vault is down starts over: not ready until Vault
+	// answers once.
+	s.gw.Reload(t)
+	waitVaultCheck("failed", 503)
+	s.vault.Start(t)
+	waitReady(t, base, 200, "")
+	if st, _ := waitReady(t, base, 200, "").check("vault"); st != "ok" {
+		t.Errorf("vault check %s once Vault is back", st)
 	}
 }
 

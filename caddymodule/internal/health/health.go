@@ -1,12 +1,13 @@
 // Package health answers load balancers' and Kubernetes' probes:
 //
 //	GET …/live   200 while the process serves; it looks at nothing else
-//	GET …/ready  200 when every readiness check passes, else 503
+//	GET …/ready  200 when every readiness check passes (or is degraded:
+//	             see Check.StartupOnly), else 503
 //
-// The readiness body lists each check by name, "ok" or "failed", with a
-// reason in words. Reasons are chosen by each check (Result), never an
-// error's text, so that nothing a dependency answered (which could echo a
-// token) reaches a probe. It knows nothing of Caddy: the
+// The readiness body lists each check by name, "ok", "failed" or
+// "degraded", with a reason in words. Reasons are chosen by each check
+// (Result), never an error's text, so that nothing a dependency answered
+// (which could echo a token) reaches a probe. It knows nothing of Caddy: the
 // widgetgate_health handler builds a Checker from the app's parts.
 package health
 
@@ -50,6 +51,13 @@ type Check struct {
 	// that probes do not hammer a remote dependency; 0 runs it on every
 	// probe (for checks that only look at memory).
 	TTL time.Duration
+	// StartupOnly makes the check fail readiness only until it has
+	// passed once. A later failure is reported as "degraded" and the
+	// replica stays ready. It is meant for a dependency every replica
+	// shares, such as Vault: taking every replica out of the load
+	// balancer during its outage would also stop the calls that cached
+	// tokens can still serve.
+	StartupOnly bool
 }
 
 // Config configures a Checker.
@@ -81,6 +89,7 @@ type cached struct {
 	at      time.Time
 	valid   bool
 	running chan struct{} // non-nil while a run is in flight; closed when it ends
+	passed  atomic.Bool   // the check has passed at least once
 }
 
 // New returns a Checker for cfg.
@@ -106,6 +115,7 @@ func (c *Checker) Drain() { c.draining.Store(true) }
 const (
 	StatusOK       = "ok"
 	StatusFailed   = "failed"
+	StatusDegraded = "degraded" // failed, but a StartupOnly check that has passed before
 	StatusReady    = "ready"
 	StatusNotReady = "not_ready"
 	StatusLive     = "live"
@@ -120,7 +130,7 @@ type Report struct {
 // CheckReport is one check in a Report.
 type CheckReport struct {
 	Name   string `json:"name"`
-	Status string `json:"status"` // ok or failed
+	Status string `json:"status"` // ok, failed or degraded
 	Reason string `json:"reason"`
 }
 
@@ -143,20 +153,27 @@ func (c *Checker) Ready(ctx context.Context, shuttingDown bool) Report {
 	}
 	wg.Wait()
 	rep := Report{Status: StatusReady, Checks: make([]CheckReport, 0, len(c.checks)+1)}
-	add := func(name string, r Result) {
+	add := func(name string, r Result, degrade bool) {
 		cr := CheckReport{Name: name, Status: StatusOK, Reason: r.Reason}
-		if !r.OK {
+		switch {
+		case r.OK:
+		case degrade:
+			cr.Status = StatusDegraded
+		default:
 			cr.Status, rep.Status = StatusFailed, StatusNotReady
 		}
 		rep.Checks = append(rep.Checks, cr)
 	}
 	for i, k := range c.checks {
-		add(k.Name, results[i])
+		if results[i].OK {
+			k.passed.Store(true)
+		}
+		add(k.Name, results[i], k.StartupOnly && k.passed.Load())
 	}
 	if shuttingDown || c.draining.Load() {
-		add(shutdownCheck, Fail("the server is shutting down"))
+		add(shutdownCheck, Fail("the server is shutting down"), false)
 	} else {
-		add(shutdownCheck, OK("the server is not shutting down"))
+		add(shutdownCheck, OK("the server is not shutting down"), false)
 	}
 	return rep
 }

@@ -129,6 +129,43 @@ func TestHealthReadiness(t *testing.T) {
 	}
 }
 
+// TestHealthStartupOnly: a StartupOnly check fails readiness until it
+// has passed once; after that, its failures are "degraded" and the
+// replica stays ready. Other checks still fail readiness.
+func TestHealthStartupOnly(t *testing.T) {
+	var vaultOK, widgetsOK atomic.Bool
+	widgetsOK.Store(true)
+	c := New(Config{Checks: []Check{
+		{Name: "vault", StartupOnly: true, Run: func(ctx context.Context) Result { return vaultLike(vaultOK.Load())(ctx) }},
+		{Name: "widgets", Run: func(context.Context) Result { return Result{OK: widgetsOK.Load(), Reason: "widgets"} }},
+	}})
+	steps := []struct {
+		name             string
+		vault, widgets   bool
+		wantCode         int
+		wantVault, state string
+	}{
+		{"Vault down from the start", false, true, 503, StatusFailed, StatusNotReady},
+		{"Vault answers", true, true, 200, StatusOK, StatusReady},
+		{"Vault down after it answered once", false, true, 200, StatusDegraded, StatusReady},
+		{"another check fails meanwhile", false, false, 503, StatusDegraded, StatusNotReady},
+		{"Vault back", true, true, 200, StatusOK, StatusReady},
+		{"down again", false, true, 200, StatusDegraded, StatusReady},
+	}
+	for _, st := range steps {
+		vaultOK.Store(st.vault)
+		widgetsOK.Store(st.widgets)
+		code, _, body := get(t, c, "GET", "/healthz/ready")
+		rep := decode(t, body)
+		if code != st.wantCode || rep.Status != st.state || rep.Checks[0].Status != st.wantVault {
+			t.Errorf("%s: %d %s, want %d %s with vault %s", st.name, code, body, st.wantCode, st.state, st.wantVault)
+		}
+		if st.wantVault == StatusDegraded && !strings.Contains(rep.Checks[0].Reason, "refuses") {
+			t.Errorf("%s: a degraded check keeps its reason: %s", st.name, body)
+		}
+	}
+}
+
 // TestHealthRoutes: only …/live and …/ready, only GET and HEAD; HEAD has
 // no body; the rest are JSON problems.
 func TestHealthRoutes(t *testing.T) {
