@@ -437,9 +437,9 @@ func (a *App) newState(policy egress.Policy, roots *x509.CertPool, publicKeys []
 	if err != nil {
 		return nil, err
 	}
-	static := make(map[string]passport.Bindings, len(a.StaticBindings))
-	for inst, b := range a.StaticBindings {
-		static[inst] = passport.Bindings(b)
+	static, err := vaultstore.StaticBindings(a.StaticBindings)
+	if err != nil {
+		return nil, err
 	}
 	skew := time.Duration(a.TokenExpirySkew)
 	if skew <= 0 {
@@ -502,17 +502,8 @@ func (a *App) Validate() error {
 	if err := a.validateFanout(); err != nil {
 		return err
 	}
-	for inst, b := range a.StaticBindings {
-		if inst != "*" && !vaultstore.ValidID(inst) {
-			return fmt.Errorf("static_bindings: instance id %q is not valid", inst)
-		}
-		for key, id := range b {
-			if !vaultstore.ValidID(id) {
-				return fmt.Errorf("static_bindings[%s][%s]: passport id %q is not valid", inst, key, id)
-			}
-		}
-	}
-	return nil
+	_, err := vaultstore.StaticBindings(a.StaticBindings)
+	return err
 }
 
 // Start starts the background work: importing client secrets found in

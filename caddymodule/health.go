@@ -70,6 +70,9 @@ const (
 	vaultCheckStartup = "startup"
 )
 
+// validVaultCheck reports whether s is a vault_check value.
+func validVaultCheck(s string) bool { return s == vaultCheckAlways || s == vaultCheckStartup }
+
 // defaultCheckTTL is HealthHandler.CheckTTL's default.
 const defaultCheckTTL = 2 * time.Second
 
@@ -89,7 +92,7 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 	if h.CheckTTL < 0 || h.Timeout < 0 {
 		return errors.New("widgetgate_health: check_ttl and timeout must not be negative")
 	}
-	if h.VaultCheck != "" && h.VaultCheck != vaultCheckAlways && h.VaultCheck != vaultCheckStartup {
+	if h.VaultCheck != "" && !validVaultCheck(h.VaultCheck) {
 		return fmt.Errorf("widgetgate_health: vault_check %q: want %s or %s", h.VaultCheck, vaultCheckAlways, vaultCheckStartup)
 	}
 	ttl := cmp.Or(time.Duration(h.CheckTTL), defaultCheckTTL)
@@ -109,15 +112,9 @@ func (h *HealthHandler) Provision(ctx caddy.Context) error {
 		{Name: "vault", TTL: ttl, Run: vcheck.Run, StartupOnly: h.VaultCheck == vaultCheckStartup},
 		{Name: "widgets", Run: func(context.Context) health.Result {
 			if app.widgets == nil {
-				return health.Fail("the widget catalogue is not loaded")
+				return health.Widgets(false, 0, 0)
 			}
-			msg := fmt.Sprintf("%d widget packages loaded", app.widgets.Len())
-			if n := len(app.widgets.Problems()); n > 0 {
-				// A refused package does not make the replica unready:
-				// its previous version, or every other widget, serves.
-				msg += fmt.Sprintf("; %d refused (see the operator page)", n)
-			}
-			return health.OK(msg)
+			return health.Widgets(true, app.widgets.Len(), len(app.widgets.Problems()))
 		}},
 	}
 	if app.contextKeysConfigured() {
@@ -188,9 +185,7 @@ func (h *HealthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "timeout":
 			err = durationArg(d, &h.Timeout)
 		case "vault_check":
-			err = parsedArg(d, &h.VaultCheck, vaultCheckAlways+" or "+vaultCheckStartup, func(s string) (string, bool) {
-				return s, s == vaultCheckAlways || s == vaultCheckStartup
-			})
+			err = parsedArg(d, &h.VaultCheck, vaultCheckAlways+" or "+vaultCheckStartup, func(s string) (string, bool) { return s, validVaultCheck(s) })
 		default:
 			return d.Errf("unrecognized widgetgate_health option %q", d.Val())
 		}

@@ -81,6 +81,22 @@ func (v *VaultCheck) Run(ctx context.Context) Result {
 	return Fail("Vault answers but refuses widgetgate's reads: its token is missing, expired or revoked, or its policy does not allow them (see the log)")
 }
 
+// Widgets is the widgets check's result: loaded packages, of which
+// refused were refused by the last load. A refused package does not make
+// the replica unready: its previous version, or every other widget,
+// serves. An empty catalogue counts as loaded: a replica with no packages
+// yet must stay reachable to receive them.
+func Widgets(loaded bool, packages, refused int) Result {
+	if !loaded {
+		return Fail("the widget catalogue is not loaded")
+	}
+	msg := fmt.Sprintf("%d widget packages loaded", packages)
+	if refused > 0 {
+		msg += fmt.Sprintf("; %d refused (see the operator page)", refused)
+	}
+	return OK(msg)
+}
+
 // ContextKeys is the context_keys check's result. HMAC secrets come from
 // Vault in the background (contextkeys.Watch); public keys are loaded with
 // the config, so with public keys the verifier always has keys, and HMAC

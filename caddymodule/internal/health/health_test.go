@@ -166,6 +166,24 @@ func TestHealthStartupOnly(t *testing.T) {
 	}
 }
 
+// TestWidgetsResult: the widgets check fails only when no catalogue is
+// loaded; refused packages are counted in the reason, not failed.
+func TestWidgetsResult(t *testing.T) {
+	for _, tc := range []struct {
+		loaded            bool
+		packages, refused int
+		want              Result
+	}{
+		{false, 0, 0, Fail("the widget catalogue is not loaded")},
+		{true, 0, 0, OK("0 widget packages loaded")},
+		{true, 3, 1, OK("3 widget packages loaded; 1 refused (see the operator page)")},
+	} {
+		if got := Widgets(tc.loaded, tc.packages, tc.refused); got != tc.want {
+			t.Errorf("Widgets(%v, %d, %d) = %+v, want %+v", tc.loaded, tc.packages, tc.refused, got, tc.want)
+		}
+	}
+}
+
 // TestHealthRoutes: only …/live and …/ready, only GET and HEAD; HEAD has
 // no body; the rest are JSON problems.
 func TestHealthRoutes(t *testing.T) {

@@ -55,6 +55,25 @@ const defaultPrefix = "widgetgate"
 // ErrUnavailable wraps every failure to get an answer from Vault.
 var ErrUnavailable = errors.New("vault unavailable")
 
+// StaticBindings checks the operator's static_bindings (instance id, or
+// "*" for every instance, to auth key to passport id) with the id rules of
+// Vault's bindings, and returns them as the passport cache takes them.
+func StaticBindings(m map[string]map[string]string) (map[string]passport.Bindings, error) {
+	out := make(map[string]passport.Bindings, len(m))
+	for inst, b := range m {
+		if inst != "*" && !ValidID(inst) {
+			return nil, fmt.Errorf("static_bindings: instance id %q is not valid", inst)
+		}
+		for key, id := range b {
+			if !ValidID(id) {
+				return nil, fmt.Errorf("static_bindings[%s][%s]: passport id %q is not valid", inst, key, id)
+			}
+		}
+		out[inst] = passport.Bindings(b)
+	}
+	return out, nil
+}
+
 // ValidID reports whether s can name a passport or an instance: 1 to 128
 // of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit, with no "..".
 // Ids become Vault paths, and a '/' or '..' in one would address another
